@@ -1,0 +1,37 @@
+"""Domain errors, one place. The API maps them to HTTP in one handler."""
+
+
+class ModerationError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class DataError(ModerationError):
+    """Training data is missing or malformed. The message names the file and the problem."""
+
+
+class BundleError(ModerationError):
+    """A model bundle is missing, corrupt (sha256 mismatch) or of an unknown format."""
+
+
+class RegistryError(ModerationError):
+    """The S3 registry has no such version or alias, or refuses a change."""
+
+
+class PromotionRefused(RegistryError):
+    """A promotion would lower the production model's validation mean ROC-AUC."""
+
+
+class ModelUnavailable(ModerationError):
+    """No model could be loaded; the API answers 503 and /health says why."""
+
+
+class StoreUnavailable(ModerationError):
+    """The prediction store still failed after retries; the API answers 503 + Retry-After."""
+
+
+class NotFound(ModerationError):
+    """A request id (or other key) that the store does not hold."""
+
+
+class Conflict(ModerationError):
+    """A write that contradicts one already recorded (e.g. a review decided twice)."""

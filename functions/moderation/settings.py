@@ -1,0 +1,55 @@
+"""One settings object for every deployable, read from the environment (or a .env file).
+
+Each field is documented in the README's environment table. AWS endpoints are not settings of
+ours: boto3 reads its standard ``AWS_ENDPOINT_URL`` (the local moto server) itself.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", protected_namespaces=("settings_",)
+    )
+
+    # data and training
+    data_dir: Path = Field(Path("../shared/data/jigsaw"), description="Jigsaw CSV folder")
+    artifacts_dir: Path = Field(Path("artifacts"), description="where training writes bundles")
+    wandb_project: str = "toxic-moderation"
+    wandb_entity: str | None = None
+    wandb_api_key: SecretStr | None = None
+    wandb_dir: Path = Path(".")
+
+    # model registry
+    model_bucket: str = "toxic-moderation-models"
+    model_alias: str = "production"
+    model_version: str | None = Field(None, description="pin a version (vN) instead of alias")
+    model_cache_dir: Path = Field(Path("/tmp/toxic-model"), description="bundle download dir")
+
+    # store
+    predictions_table: str = "toxic-moderation-predictions"
+    idempotency_table: str = "toxic-moderation-idempotency"
+    aggregates_table: str = "toxic-moderation-aggregates"
+    text_retention_days: int = Field(30, ge=1, description="days before raw text expires")
+    cache_ttl_days: int = Field(7, ge=1, description="days a cached score lives")
+
+    # api
+    max_comment_chars: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(65_536, ge=1024)
+    max_batch: int = Field(100, ge=1)
+    require_api_key: bool = Field(
+        False, description="reject calls without an API Gateway key identity (true on AWS)"
+    )
+
+    @property
+    def wandb_online(self) -> bool:
+        return self.wandb_api_key is not None and bool(self.wandb_api_key.get_secret_value())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

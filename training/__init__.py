@@ -1,0 +1,1 @@
+"""Training pipeline: data, model, evaluation, tracking, registry CLIs."""

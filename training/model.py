@@ -1,0 +1,148 @@
+"""The scikit-learn training pipeline and its export to the lean bundle.
+
+Per label: word and char n-gram TF-IDF, optional Naive-Bayes log-count-ratio feature scaling,
+logistic regression, then Platt calibration on real-rate validation rows. Every step after the
+vectorizers is linear in the features, so ``export`` folds them into one weight matrix.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from moderation.features import build_key_table, char_ngram_keys
+from moderation.labels import LABELS
+from moderation.text import WORD_PATTERN
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    word_ngram_range: tuple[int, int] = (1, 2)
+    word_max_features: int = 200_000
+    word_min_df: int = 2
+    char_ngram_range: tuple[int, int] = (1, 5)
+    char_max_features: int = 300_000
+    char_min_df: int = 3
+    C: float = 4.0
+    naive_bayes: bool = True
+    class_weight: str | None = None
+    max_iter: int = 500
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _fit_label(
+    features: sparse.csr_matrix, y: np.ndarray, hp: Hyperparameters
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """NB ratio, LR weights and intercept for one label."""
+    if hp.naive_bayes:
+        positive = np.asarray(features[y == 1].sum(axis=0)).ravel() + 1.0
+        negative = np.asarray(features[y == 0].sum(axis=0)).ravel() + 1.0
+        ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+        features = features @ sparse.diags(ratio)
+    else:
+        ratio = np.ones(features.shape[1])
+    model = LogisticRegression(
+        C=hp.C, solver="liblinear", max_iter=hp.max_iter, class_weight=hp.class_weight
+    )
+    model.fit(features, y)
+    return ratio, model.coef_.ravel().copy(), float(model.intercept_[0])
+
+
+class ToxicityPipeline:
+    """Training-time model; ``predict_proba`` is the scikit-learn reference for parity."""
+
+    def __init__(self, hp: Hyperparameters) -> None:
+        self.hp = hp
+        self.word_vectorizer = TfidfVectorizer(
+            lowercase=False,
+            token_pattern=WORD_PATTERN,
+            ngram_range=hp.word_ngram_range,
+            max_features=hp.word_max_features,
+            min_df=hp.word_min_df,
+            sublinear_tf=True,
+            dtype=np.float64,
+        )
+        self.char_vectorizer = TfidfVectorizer(
+            lowercase=False,
+            analyzer="char",
+            ngram_range=hp.char_ngram_range,
+            max_features=hp.char_max_features,
+            min_df=hp.char_min_df,
+            sublinear_tf=True,
+            dtype=np.float64,
+        )
+        self.ratios: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+        self.intercepts = np.zeros(len(LABELS))
+        self.calibration = np.tile([1.0, 0.0], (len(LABELS), 1))
+
+    def fit_vectorizers(self, normalized_texts: list[str]) -> sparse.csr_matrix:
+        words = self.word_vectorizer.fit_transform(normalized_texts)
+        chars = self.char_vectorizer.fit_transform(normalized_texts)
+        return sparse.hstack([words, chars], format="csr")
+
+    def transform(self, normalized_texts: list[str]) -> sparse.csr_matrix:
+        words = self.word_vectorizer.transform(normalized_texts)
+        chars = self.char_vectorizer.transform(normalized_texts)
+        return sparse.hstack([words, chars], format="csr")
+
+    def fit_classifiers(self, features: sparse.csr_matrix, targets: np.ndarray) -> None:
+        """One classifier per label; liblinear releases the GIL, so threads use both cores."""
+        fitted = Parallel(n_jobs=-1, prefer="threads")(
+            delayed(_fit_label)(features, targets[:, j], self.hp) for j in range(len(LABELS))
+        )
+        self.ratios = [ratio for ratio, _, _ in fitted]
+        self.weights = [weights for _, weights, _ in fitted]
+        self.intercepts = np.array([intercept for _, _, intercept in fitted])
+
+    def decision_function(self, features: sparse.csr_matrix) -> np.ndarray:
+        columns = [
+            (features @ (self.ratios[j] * self.weights[j])) + self.intercepts[j]
+            for j in range(len(LABELS))
+        ]
+        return np.column_stack(columns)
+
+    def calibrate(self, logits: np.ndarray, targets: np.ndarray) -> None:
+        """Platt scaling per label on real-rate rows, so probabilities match live traffic."""
+        for j in range(len(LABELS)):
+            platt = LogisticRegression(C=1e4, solver="lbfgs")
+            platt.fit(logits[:, [j]], targets[:, j])
+            self.calibration[j] = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+    def predict_proba_features(self, features: sparse.csr_matrix) -> np.ndarray:
+        logits = self.decision_function(features)
+        return _sigmoid(logits * self.calibration[:, 0] + self.calibration[:, 1])
+
+    def predict_proba(self, normalized_texts: list[str]) -> np.ndarray:
+        return self.predict_proba_features(self.transform(normalized_texts))
+
+    def export_arrays(self) -> tuple[dict[str, np.ndarray], list[str], list[str], int]:
+        """Folded arrays for the lean scorer, the two vocabularies and the char table bits."""
+        words = [str(term) for term in self.word_vectorizer.get_feature_names_out()]
+        chars = [str(term) for term in self.char_vectorizer.get_feature_names_out()]
+        scale, shift = self.calibration[:, 0], self.calibration[:, 1]
+        coef = np.column_stack(
+            [scale[j] * self.ratios[j] * self.weights[j] for j in range(len(LABELS))]
+        )
+        keys = np.array(
+            [char_ngram_keys(term, len(term), len(term))[0] for term in chars], dtype=np.uint64
+        )
+        table_keys, table_values, bits = build_key_table(keys)
+        arrays = {
+            "idf": np.concatenate([self.word_vectorizer.idf_, self.char_vectorizer.idf_]),
+            "coef": coef.astype(np.float32),
+            "intercept": scale * self.intercepts + shift,
+            "char_table_keys": table_keys,
+            "char_table_values": table_values,
+        }
+        return arrays, words, chars, bits
