@@ -90,7 +90,7 @@ def check_labels(frame: pd.DataFrame, path: Path, allowed: tuple[int, ...] = (0,
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
                 f"{path}: label {label} must be {'/'.join(map(str, allowed))}, "
-                f"found {frame[label].iloc[row]!r} on data row {row + 1}"
+                f"found {str(frame[label].iloc[row])!r} on data row {row + 1}"
             )
         frame[label] = values.astype(np.int8)
 
@@ -133,7 +133,10 @@ def load_test(directory: Path) -> tuple[pd.DataFrame, list[DataFile]] | None:
         frame, info = read_csv(path, REQUIRED)
         check_labels(frame, path)
         return frame, [info]
-    texts_path, labels_path = find_file(directory, "test.csv"), find_file(directory, "test_labels.csv")
+    texts_path, labels_path = (
+        find_file(directory, "test.csv"),
+        find_file(directory, "test_labels.csv"),
+    )
     if texts_path is None or labels_path is None:
         return None
     texts, texts_info = read_csv(texts_path, ("id", "comment_text"))

@@ -100,7 +100,10 @@ def reference_distributions(
 
 def flat_metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
     """``{prefix}/toxic/roc_auc: ...`` style keys for a W&B summary."""
-    flat = {f"{prefix}/mean_roc_auc": report["mean_roc_auc"], f"{prefix}/macro_f1": report["macro_f1"]}
+    flat = {
+        f"{prefix}/mean_roc_auc": report["mean_roc_auc"],
+        f"{prefix}/macro_f1": report["macro_f1"],
+    }
     for label, values in report["per_label"].items():
         for name, value in values.items():
             if value is not None:

@@ -85,6 +85,7 @@ class ToxicityPipeline:
         self.weights: list[np.ndarray] = []
         self.intercepts = np.zeros(len(LABELS))
         self.calibration = np.tile([1.0, 0.0], (len(LABELS), 1))
+        self.uncalibrated: list[str] = []
 
     def fit_vectorizers(self, normalized_texts: list[str]) -> sparse.csr_matrix:
         words = self.word_vectorizer.fit_transform(normalized_texts)
@@ -113,8 +114,16 @@ class ToxicityPipeline:
         return np.column_stack(columns)
 
     def calibrate(self, logits: np.ndarray, targets: np.ndarray) -> None:
-        """Platt scaling per label on real-rate rows, so probabilities match live traffic."""
-        for j in range(len(LABELS)):
+        """Platt scaling per label on real-rate rows, so probabilities match live traffic.
+
+        A label with fewer than 3 positives there (small samples) keeps its raw probabilities
+        and is listed in ``uncalibrated``."""
+        self.uncalibrated = []
+        for j, label in enumerate(LABELS):
+            positives = int(targets[:, j].sum())
+            if positives < 3 or positives == len(targets):
+                self.uncalibrated.append(label)
+                continue
             platt = LogisticRegression(C=1e4, solver="lbfgs")
             platt.fit(logits[:, [j]], targets[:, j])
             self.calibration[j] = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))

@@ -113,9 +113,7 @@ def server_registry(settings: Settings) -> ServerRegistry | None:
     return None
 
 
-def sync_registry_link(
-    registry: ServerRegistry | None, entry: RegistryEntry, bucket: str
-) -> None:
+def sync_registry_link(registry: ServerRegistry | None, entry: RegistryEntry, bucket: str) -> None:
     if registry is not None:
         registry.link(entry, f"s3://{bucket}/{entry.prefix}")
 

@@ -28,6 +28,7 @@ class TrainResult:
     bundle_sha256: str
     metrics: dict[str, Any]
     run_dir: str | None
+    pipeline: ToxicityPipeline
 
 
 class Steps:
@@ -118,7 +119,11 @@ def train(
         ),
         hyperparameters={**hp.as_dict(), "seed": seed, "validation_fraction": validation_fraction},
         metrics=report,
-        data={"files": [vars(f) for f in files], "calibration": training.unbiased_source},
+        data={
+            "files": [vars(f) for f in files],
+            "calibration": training.unbiased_source,
+            "uncalibrated_labels": pipeline.uncalibrated,
+        },
         git_commit=config["git_commit"],
         git_dirty=config["git_dirty"],
         created_at=created,
@@ -145,18 +150,20 @@ def train(
                 flat |= evaluate.flat_metrics(name, values)
         run.summary.update({**flat, "bundle_sha256": sha, "parity_max_abs_diff": gap})
         tracking.log_model_artifact(
-            run, bundle_dir, "toxic-comment-bundle", {"bundle_sha256": sha, **flat}
+            run, bundle_dir, "toxic-comment-bundle", {"bundle_sha256": sha, "metrics": report}
         )
         run_dir = run.dir
         run.finish()
     else:
         step("tracking disabled")
     logger.info("bundle %s (sha256 %s)", bundle_dir, sha[:12])
-    return TrainResult(bundle_dir, sha, report, run_dir)
+    return TrainResult(bundle_dir, sha, report, run_dir, pipeline)
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    lines = [f"{'label':<14}{'val AUC':>9}{'PR-AUC':>8}{'P@t':>7}{'R@t':>7}{'F1@t':>7}{'test AUC':>10}"]
+    lines = [
+        f"{'label':<14}{'val AUC':>9}{'PR-AUC':>8}{'P@t':>7}{'R@t':>7}{'F1@t':>7}{'test AUC':>10}"
+    ]
     real = report["validation_real_rate"]["per_label"]
     for label in LABELS:
         auc = report["validation"]["per_label"][label]["roc_auc"]
@@ -170,7 +177,7 @@ def summary_table(report: dict[str, Any]) -> str:
     lines.append(
         f"mean ROC-AUC validation {report['validation']['mean_roc_auc']:.5f}"
         + (f"  test {test_mean:.5f}" if test_mean else "")
-        + f"  macro F1 (real-rate validation) {real and report['validation_real_rate']['macro_f1']:.4f}"
+        + f"  macro F1 (real-rate validation) {report['validation_real_rate']['macro_f1']:.4f}"
     )
     return "\n".join(lines)
 

@@ -141,7 +141,10 @@ class ModelRegistry:
                     IfNoneMatch="*",
                 )
             except ClientError as exc:
-                if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+                if exc.response["Error"]["Code"] in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
                     continue  # another registration claimed vN first: take the next number
                 raise RegistryError(f"cannot record {version}: {exc}") from exc
             logger.info("registered %s as s3://%s/%s", version, self.bucket, prefix)

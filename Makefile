@@ -1,0 +1,49 @@
+# Toxic-comment moderation service. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := $(wildcard requirements/*.txt) pyproject.toml
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install everything (only when requirements change)
+
+lint: venv ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint ## lint, then the whole test suite
+	$(PY) -m pytest
+
+train: venv ## train on DATA_DIR, write a bundle to artifacts/bundles, track in W&B
+	$(PY) -m training.train
+
+register: venv ## register the latest bundle in the S3 registry (MODEL_BUCKET)
+	$(PY) -m training.register
+
+promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=production]
+	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production)
+
+bench-model: venv ## model benchmark -> bench/results/model.json
+	$(PY) bench/model.py
+
+clean: ## remove local state (venv, bundles, W&B offline runs, caches)
+	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache
+
+.PHONY: help venv lint format test train register promote bench-model clean

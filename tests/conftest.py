@@ -1,0 +1,83 @@
+"""Shared fixtures. AWS is moto (in-process ``mock_aws``); W&B runs offline into a temp dir:
+fakes only at the edge of a real thing."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from moderation.labels import LABELS
+from moderation.settings import get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = REPO / "events"
+DATA_DIR = Path(os.environ.get("DATA_DIR", REPO.parent / "shared" / "data" / "jigsaw")).resolve()
+
+# Tests never talk to a real AWS account or W&B server.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    WANDB_MODE="offline",
+    WANDB_SILENT="true",
+)
+for name in ("WANDB_API_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def jigsaw_train() -> pd.DataFrame:
+    frame = pd.read_csv(DATA_DIR / "train.csv.xz", dtype={"id": str})
+    flags = pd.read_csv(DATA_DIR / "train_sample_flags.csv.xz", dtype={"id": str})
+    return frame.merge(flags, on="id")
+
+
+@pytest.fixture(scope="session")
+def jigsaw_test() -> pd.DataFrame:
+    return pd.read_csv(DATA_DIR / "test_scored.csv.xz", dtype={"id": str})
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, jigsaw_train: pd.DataFrame, jigsaw_test: pd.DataFrame
+) -> Path:
+    """A small Jigsaw-format folder cut from the real files at run time (never committed)."""
+    folder = tmp_path_factory.mktemp("jigsaw-small")
+    sample = jigsaw_train.sample(n=4000, random_state=7)
+    sample[["id", "comment_text", *LABELS]].to_csv(folder / "train.csv", index=False)
+    sample[["id", "unbiased_sample"]].to_csv(folder / "train_sample_flags.csv", index=False)
+    jigsaw_test.sample(n=600, random_state=7).to_csv(folder / "test_scored.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Settings pointed at a scratch folder for W&B offline runs and bundles."""
+    scratch = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_DIR", str(scratch))
+        patch.setenv("ARTIFACTS_DIR", str(scratch / "artifacts"))
+        patch.setenv("MODEL_CACHE_DIR", str(scratch / "model-cache"))
+        get_settings.cache_clear()
+        yield scratch
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained(small_data_dir: Path, session_env: Path):
+    """One small model trained on real comments, tracked in an offline W&B run."""
+    from training.model import Hyperparameters
+    from training.train import train
+
+    hp = Hyperparameters(word_max_features=30_000, char_max_features=60_000)
+    return train(small_data_dir, session_env / "artifacts" / "bundles", hp, seed=3)
+
+
+@pytest.fixture(scope="session")
+def scorer(trained):
+    from moderation.bundle import load_bundle
+
+    return load_bundle(trained.bundle_dir, trained.bundle_sha256)

@@ -1,0 +1,36 @@
+from moderation.text import comment_hash, normalize_text, word_ngrams
+
+
+def test_case_spacing_and_invisible_characters_fold_to_one_hash():
+    # GIVEN the same insult written four ways
+    variants = ["You IDIOT", "you   idiot", " you\tidiot\n", "you id\u200biot"]
+    # WHEN they are hashed  THEN they share one cache key
+    assert len({comment_hash(v) for v in variants}) == 1
+
+
+def test_lookalike_characters_fold_to_plain_text():
+    assert normalize_text("ＹＯＵ ｉｄｉｏｔ") == "you idiot"
+    assert normalize_text("\ufb01ne") == "fine"
+
+
+def test_different_words_never_share_a_hash():
+    assert comment_hash("you idiot") != comment_hash("you idiots")
+    assert comment_hash("good") != comment_hash("good!")
+
+
+def test_empty_and_invisible_only_text_normalise_to_empty():
+    for text in ("", "   ", "\u200b\u200b", "\n\t "):
+        assert normalize_text(text) == ""
+
+
+def test_lone_surrogates_are_replaced_not_raised():
+    assert normalize_text("bad \ud800 text") == "bad \ufffd text"
+    assert comment_hash("bad \ud800 text")
+
+
+def test_word_ngrams_match_scikit_learn_word_analyzer():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    text = "you are a total idiot, you know it"
+    analyzer = CountVectorizer(ngram_range=(1, 2), lowercase=False).build_analyzer()
+    assert word_ngrams(text) == analyzer(text)
