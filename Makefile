@@ -41,7 +41,7 @@ promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=pro
 	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production)
 
 bench-model: venv ## model benchmark -> bench/results/model.json
-	$(PY) bench/model.py
+	$(PY) -m bench.model
 
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache

@@ -27,7 +27,7 @@ class Hyperparameters:
     char_ngram_range: tuple[int, int] = (1, 5)
     char_max_features: int = 300_000
     char_min_df: int = 3
-    C: float = 4.0
+    C: float = 1.0
     naive_bayes: bool = True
     class_weight: str | None = None
     max_iter: int = 500

@@ -35,3 +35,7 @@ class NotFound(ModerationError):
 
 class Conflict(ModerationError):
     """A write that contradicts one already recorded (e.g. a review decided twice)."""
+
+
+class IdempotencyMismatch(ModerationError):
+    """An Idempotency-Key reused with a different request body."""

@@ -32,9 +32,11 @@ class Settings(BaseSettings):
 
     # store
     predictions_table: str = "toxic-moderation-predictions"
-    idempotency_table: str = "toxic-moderation-idempotency"
+    cache_table: str = "toxic-moderation-cache"
     aggregates_table: str = "toxic-moderation-aggregates"
-    text_retention_days: int = Field(30, ge=1, description="days before raw text expires")
+    text_retention_days: int = Field(
+        30, ge=1, description="days before a logged prediction, with its raw text, expires (TTL)"
+    )
     cache_ttl_days: int = Field(7, ge=1, description="days a cached score lives")
 
     # api

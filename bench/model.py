@@ -1,0 +1,121 @@
+"""Model benchmark (``make bench-model``) -> bench/results/model.json.
+
+Trains on the full data folder (DATA_DIR), then measures the bundle and both scorers on the
+same 2,000 real test comments. Targets (2-core machine): training < 10 min, bundle < 40 MB,
+load < 0.5 s in a fresh process, lean single-comment p50 < 0.3 ms and p99 < 1.5 ms, mean
+ROC-AUC on test_scored >= 0.978.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import peak_rss_mb, percentiles_ms, timed, write_results
+from moderation.bundle import load_bundle
+from moderation.settings import get_settings
+from moderation.text import normalize_text
+from training.data import load_test
+from training.model import Hyperparameters
+from training.train import train
+
+LOAD_SNIPPET = """
+import time, json, sys
+t0 = time.perf_counter()
+from moderation.bundle import load_bundle
+t1 = time.perf_counter()
+scorer = load_bundle(__import__('pathlib').Path(sys.argv[1]))
+t2 = time.perf_counter()
+scorer.score('hello there')
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_score_s": t3 - t2}))
+"""
+
+
+def per_comment(fn, texts: list[str]) -> list[float]:
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        fn(text)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    settings = get_settings()
+    out_dir = Path("bench/scratch/bundles")
+    result, train_seconds = timed(train, settings.data_dir, out_dir, Hyperparameters(), track=False)
+    train_peak = peak_rss_mb()
+    bundle_bytes = sum(p.stat().st_size for p in result.bundle_dir.iterdir())
+
+    loads = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", LOAD_SNIPPET, str(result.bundle_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(3)
+    ]
+    scorer = load_bundle(result.bundle_dir)
+    test_frame, _ = load_test(settings.data_dir)
+    texts = test_frame["comment_text"].head(2000).tolist()
+    for text in texts[:50]:  # warm up
+        scorer.score(text)
+    lean = per_comment(scorer.score, texts)
+    pipeline = result.pipeline
+    sklearn = per_comment(lambda t: pipeline.predict_proba([normalize_text(t)]), texts)
+    batches = [texts[i : i + 100] for i in range(0, len(texts), 100)]
+    _, lean_batch = timed(lambda: [scorer.score_many(b) for b in batches])
+    _, sk_batch = timed(
+        lambda: [pipeline.predict_proba([normalize_text(t) for t in b]) for b in batches]
+    )
+    lean_scores = scorer.score_many(texts)
+    sk_scores = pipeline.predict_proba([normalize_text(t) for t in texts])
+    write_results(
+        "model",
+        {
+            "data_dir": str(settings.data_dir),
+            "training": {
+                "wall_s": round(train_seconds, 1),
+                "peak_rss_mb": train_peak,
+                "target_wall_s": 600,
+            },
+            "bundle": {
+                "size_mb": round(bundle_bytes / 1e6, 2),
+                "target_mb": 40,
+                "load_fresh_process_s": round(float(np.median([x["load_s"] for x in loads])), 3),
+                "import_s": round(float(np.median([x["import_s"] for x in loads])), 3),
+                "target_load_s": 0.5,
+            },
+            "single_comment": {
+                "comments": len(texts),
+                "lean": percentiles_ms(lean),
+                "sklearn": percentiles_ms(sklearn),
+                "targets": {"lean_p50_ms": 0.3, "lean_p99_ms": 1.5},
+            },
+            "batch_of_100_throughput_per_s": {
+                "lean": round(len(texts) / lean_batch, 1),
+                "sklearn": round(len(texts) / sk_batch, 1),
+            },
+            "parity_max_abs_diff": float(np.abs(lean_scores - sk_scores).max()),
+            "quality": {
+                "validation_mean_roc_auc": result.metrics["validation"]["mean_roc_auc"],
+                "test_mean_roc_auc": result.metrics["test"]["mean_roc_auc"],
+                "test_per_label_roc_auc": {
+                    k: v["roc_auc"] for k, v in result.metrics["test"]["per_label"].items()
+                },
+                "target_test_mean_roc_auc": 0.978,
+            },
+            "hyperparameters": pipeline.hp.as_dict(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

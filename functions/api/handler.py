@@ -1,0 +1,13 @@
+"""Lambda entry point: API Gateway events -> Mangum -> the FastAPI app."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum import Mangum
+
+from api.app import app, logger
+
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: LambdaContext) -> dict:
+    return _asgi(event, context)

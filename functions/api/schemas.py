@@ -1,0 +1,151 @@
+"""Request and response models: every boundary is a pydantic model (unknown fields refused)."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from moderation.labels import LABELS, Decision, Label
+
+Scores = dict[Label, float]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PredictOptionsBase(Strict):
+    thresholds: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
+        None, description="per-label threshold overrides (0..1) for this request"
+    )
+    explain: bool = Field(False, description="return the n-grams behind each flagged label")
+    store_text: bool = Field(True, description="false: log the comment's hash, never its text")
+
+
+def _check_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+class PredictCreate(PredictOptionsBase):
+    comment_text: str = Field(description="the comment, at most MAX_COMMENT_CHARS characters")
+
+    _not_blank = field_validator("comment_text")(_check_text)
+
+
+class BatchCreate(PredictOptionsBase):
+    comments: list[str] = Field(description="1..MAX_BATCH comments, answered in input order")
+
+    @field_validator("comments")
+    @classmethod
+    def _each_not_blank(cls, values: list[str]) -> list[str]:
+        for index, value in enumerate(values):
+            if not value.strip():
+                raise ValueError(f"comments[{index}] must not be empty or whitespace only")
+        return values
+
+
+class Explanation(BaseModel):
+    ngram: str
+    weight: float
+    spans: list[tuple[int, int]] = Field(description="[start, end) offsets in the comment")
+
+
+class PredictionPublic(BaseModel):
+    request_id: str
+    labels: list[Label]
+    scores: Scores
+    decision: Decision
+    model_version: str
+    model_name: str
+    cached: bool
+    latency_ms: float
+    explanations: dict[Label, list[Explanation]] | None = None
+
+
+class BatchPublic(BaseModel):
+    results: list[PredictionPublic]
+    model_version: str
+
+
+class FeedbackCreate(Strict):
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    correct: bool
+    true_labels: list[Label] | None = Field(
+        None, description="the right labels; default: the predicted ones if correct"
+    )
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class FeedbackPublic(BaseModel):
+    request_id: str
+    recorded: bool = True
+    duplicate: bool = Field(description="true when this exact feedback was already recorded")
+
+
+class ReviewDecisionCreate(Strict):
+    action: Literal["approve", "reject", "relabel"] = Field(
+        description="approve: the comment is fine; reject: the flagged labels are right; "
+        "relabel: true_labels are right"
+    )
+    moderator: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    true_labels: list[Label] | None = None
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ReviewItem(BaseModel):
+    request_id: str
+    comment_text: str | None
+    scores: Scores
+    labels: list[Label]
+    decision: Decision
+    model_version: str
+    created_at: str
+    review_status: str
+    review: dict | None = None
+
+
+class ReviewPage(BaseModel):
+    items: list[ReviewItem]
+    next_cursor: str | None
+    count: int = Field(description="how many items have this status in all")
+
+
+class ReviewDecisionPublic(BaseModel):
+    request_id: str
+    action: str
+    true_labels: list[Label]
+    moderator: str
+    correct: bool
+    decided_at: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "unavailable"]
+    model: ModelInfo | None
+    reason: str | None = None
+    store: Literal["reachable", "unreachable"]
+
+
+class ErrorDetail(BaseModel):
+    field: str | None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorPublic(BaseModel):
+    error: ErrorBody
+    request_id: str | None = None
+
+
+__all__ = ["LABELS"]
