@@ -81,3 +81,62 @@ def scorer(trained):
     from moderation.bundle import load_bundle
 
     return load_bundle(trained.bundle_dir, trained.bundle_sha256)
+
+
+class Stack:
+    """moto DynamoDB + S3 with the template's tables and a promoted model."""
+
+    def __init__(self, dynamodb, s3, settings) -> None:
+        self.dynamodb, self.s3, self.settings = dynamodb, s3, settings
+
+    def items(self, kind: str | None = None) -> list[dict]:
+        from moderation.store import deserialize
+
+        raw = self.dynamodb.scan(TableName=self.settings.predictions_table)["Items"]
+        items = [deserialize(i) for i in raw]
+        return [i for i in items if kind is None or i.get("type") == kind]
+
+    def cache_items(self) -> list[dict]:
+        from moderation.store import deserialize
+
+        raw = self.dynamodb.scan(TableName=self.settings.cache_table)["Items"]
+        return [deserialize(i) for i in raw]
+
+
+@pytest.fixture
+def empty_stack(session_env):
+    """Tables and bucket from template.yaml in moto, no model registered."""
+    import boto3
+    from moto import mock_aws
+
+    from api.app import get_service
+    from moderation.infra import create_resources
+
+    with mock_aws():
+        settings = get_settings()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        create_resources(settings, dynamodb, s3)
+        get_service.cache_clear()
+        yield Stack(dynamodb, s3, settings)
+        get_service.cache_clear()
+
+
+@pytest.fixture
+def stack(empty_stack, trained):
+    from moderation.registry import ModelRegistry
+
+    registry = ModelRegistry(empty_stack.settings.model_bucket, empty_stack.s3)
+    entry = registry.register(trained.bundle_dir)
+    registry.promote(entry.version, "production")
+    return empty_stack
+
+
+@pytest.fixture
+def client(stack):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -1,6 +1,7 @@
 """The FastAPI application. Routes validate, call the domain service and shape the response."""
 
 import hashlib
+import logging
 import time
 from functools import lru_cache
 from typing import Annotated, Any
@@ -31,6 +32,9 @@ from moderation.settings import Settings, get_settings
 from moderation.store import PredictionStore
 
 logger = Logger(service="toxic-moderation-api")
+# The AWS SDK logs whole request bodies at DEBUG, comment text included: never let it.
+for _sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_sdk).setLevel(logging.WARNING)
 
 
 @lru_cache
