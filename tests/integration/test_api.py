@@ -85,7 +85,7 @@ def test_repeated_comment_is_served_from_cache_and_still_logged(client, stack):
 
 
 def test_threshold_overrides_and_explanations(client):
-    everything = {label: 0.0 for label in LABELS}
+    everything = dict.fromkeys(LABELS, 0.0)
     body = client.post("/predict", json={"comment_text": POLITE, "thresholds": everything}).json()
     assert body["labels"] == list(LABELS) and body["decision"] != "allow"
     explained = client.post("/predict", json={"comment_text": INSULT, "explain": True}).json()
