@@ -40,10 +40,14 @@ register: venv ## register the latest bundle in the S3 registry (MODEL_BUCKET)
 promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=production]
 	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production)
 
+run: venv ## the local stack: moto (AWS) on :5000, model bootstrap, API on :8000 (Ctrl-C stops)
+	@echo "Starting: moto (AWS stand-in) on http://127.0.0.1:5000, API on http://127.0.0.1:8000 (docs: /docs)"
+	$(VENV)/bin/honcho -e local.env start
+
 bench-model: venv ## model benchmark -> bench/results/model.json
 	$(PY) -m bench.model
 
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv lint format test train register promote bench-model clean
+.PHONY: help venv lint format test train register promote run bench-model clean

@@ -120,7 +120,10 @@ class ModelRegistry:
                 sha = stamp_version(bundle_dir, stamped, version)
                 prefix = f"bundles/{sha}/"
                 for name in (*BUNDLE_FILES, MANIFEST_FILE):
-                    self.s3.upload_file(str(stamped / name), self.bucket, prefix + name)
+                    # One PUT per file (not multipart): simple, and replayable locally.
+                    self.s3.put_object(
+                        Bucket=self.bucket, Key=prefix + name, Body=(stamped / name).read_bytes()
+                    )
                 metadata = read_metadata(stamped)
             entry = RegistryEntry(
                 version=version,
