@@ -47,7 +47,10 @@ run: venv ## the local stack: moto (AWS) on :5000, model bootstrap, API on :8000
 bench-model: venv ## model benchmark -> bench/results/model.json
 	$(PY) -m bench.model
 
+bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bundle: make train)
+	$(PY) -m bench.api
+
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv lint format test train register promote run bench-model clean
+.PHONY: help venv lint format test train register promote run bench-model bench-api clean

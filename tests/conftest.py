@@ -22,6 +22,9 @@ os.environ.update(
     AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     WANDB_MODE="offline",
+    # botocore >= 1.40 sends DynamoDB Streams calls to account-based endpoints that moto does
+    # not route yet; boto3's own switch brings back the regional endpoint.
+    AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
     WANDB_SILENT="true",
 )
 for name in ("WANDB_API_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE"):

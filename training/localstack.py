@@ -125,6 +125,56 @@ def bootstrap(
     )  # fmt: skip
 
 
+@app.command()
+def streams(
+    state_dir: Annotated[Path, typer.Option(envvar="LOCAL_STATE_DIR")] = Path(".local"),
+    interval: Annotated[float, typer.Option(help="seconds between polls when idle")] = 1.0,
+) -> None:
+    """Feed the predictions table's stream to the aggregator handler, as Lambda would."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import boto3
+
+    from aggregator.handler import handler
+    from aggregator.stream_reader import Checkpoints, StreamReader
+    from moderation.settings import get_settings
+
+    wait_for_moto(state_dir)
+    settings = get_settings()
+    dynamodb = boto3.client("dynamodb")
+    deadline = time.monotonic() + 120
+    while settings.predictions_table not in dynamodb.list_tables()["TableNames"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the predictions table was never created")
+        time.sleep(0.5)
+    reader = StreamReader(
+        settings.predictions_table,
+        handler,
+        Checkpoints(state_dir / "stream-checkpoints.json"),
+        dynamodb,
+        boto3.client("dynamodbstreams"),
+        context=_LocalContext(),
+    )
+    logger.info("streams: feeding %s to the aggregator", settings.predictions_table)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            handled = reader.poll()
+        except Exception as exc:  # noqa: BLE001 - keep polling through transient faults
+            logger.warning("streams: poll failed (%s); retrying", type(exc).__name__)
+            handled = 0
+        if not handled:
+            stop.wait(interval)
+
+
+class _LocalContext:
+    function_name = "toxic-moderation-aggregator-local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:aggregator-local"
+    aws_request_id = "local"
+
+
 def _local_bundle(settings) -> Path:  # noqa: ANN001
     from moderation.errors import BundleError
     from training.model import Hyperparameters

@@ -45,9 +45,13 @@ def _fit_label(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """NB ratio, LR weights and intercept for one label."""
     if hp.naive_bayes:
-        positive = np.asarray(features[y == 1].sum(axis=0)).ravel() + 1.0
-        negative = np.asarray(features[y == 0].sum(axis=0)).ravel() + 1.0
-        ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+        # Per-document means with +1 smoothing (Wang & Manning's NB-SVM as in the Jigsaw
+        # baselines): rare n-grams shrink towards a ratio of 0. Normalising by the total
+        # feature mass instead scored 0.9735 vs 0.9795 validation mean ROC-AUC.
+        positives, negatives = int((y == 1).sum()), int((y == 0).sum())
+        positive = (np.asarray(features[y == 1].sum(axis=0)).ravel() + 1.0) / (positives + 1)
+        negative = (np.asarray(features[y == 0].sum(axis=0)).ravel() + 1.0) / (negatives + 1)
+        ratio = np.log(positive / negative)
         features = features @ sparse.diags(ratio)
     else:
         ratio = np.ones(features.shape[1])

@@ -1,0 +1,207 @@
+"""API benchmark (``make bench-api``) -> bench/results/api.json.
+
+Starts its own moto server (a subprocess, so it does not share the GIL with the handler),
+registers the latest trained bundle, then measures the Lambda handler in-process with the
+events/ payloads: latency for cache misses and hits split into model, store and the rest;
+a cold start in a fresh process; the deployment size of requirements/lambda.txt + the code
+for Lambda's arm64 Python 3.11; and peak memory. Targets: cold start < 1.5 s, deployment
+< 100 MB unzipped, handler time outside model and store < 1 ms p50, memory < 250 MB.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import percentiles_ms, write_results
+
+REPO = Path(__file__).resolve().parents[1]
+N = 300
+
+COLD_START = """
+import json, sys, time, resource
+t0 = time.perf_counter()
+from api.handler import handler
+t1 = time.perf_counter()
+event = json.loads(open(sys.argv[1]).read())
+class Ctx:
+    function_name = "api"; memory_limit_in_mb = 1024; aws_request_id = "cold"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+response = handler(event, Ctx())
+t2 = time.perf_counter()
+assert response["statusCode"] == 200, response
+for i in range(200):
+    event["body"] = json.dumps({"comment_text": f"warm request {i} you fool"})
+    handler(event, Ctx())
+print(json.dumps({"import_s": t1 - t0, "first_response_s": t2 - t1, "total_s": t2 - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def deployment_size(target: Path) -> dict:
+    """requirements/lambda.txt for Lambda (arm64, CPython 3.11) plus functions/, measured."""
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "install", "-q", "--no-compile",
+            "-r", str(REPO / "requirements/lambda.txt"), "--target", str(target),
+            "--platform", "manylinux2014_aarch64", "--implementation", "cp",
+            "--python-version", "3.11", "--only-binary=:all:",
+        ],
+        check=True,
+    )  # fmt: skip
+    for package in ("moderation", "api", "aggregator"):
+        source = REPO / "functions" / package
+        if source.exists():
+            shutil.copytree(source, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    unzipped = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    archive = target.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in target.rglob("*"):
+            if path.is_file():
+                zf.write(path, path.relative_to(target))
+    return {
+        "unzipped_mb": round(unzipped / 1e6, 1),
+        "zipped_mb": round(archive.stat().st_size / 1e6, 1),
+        "target_unzipped_mb": 100,
+        "lambda_limit_unzipped_mb": 250,
+    }
+
+
+def main() -> None:
+    from moderation.settings import get_settings
+    from training.register import latest_bundle
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    port = free_port()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        MODEL_CACHE_DIR=str(scratch / "model-cache"),
+    )
+    bundle = latest_bundle(get_settings().artifacts_dir)
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "training.localstack", "moto", "--port", str(port),
+         "--state-dir", str(scratch / "state")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        from moderation.infra import create_resources
+        from moderation.registry import ModelRegistry
+        from training.localstack import wait_for_moto
+
+        get_settings.cache_clear()
+        settings = get_settings()
+        wait_for_moto(scratch / "state")
+        create_resources(settings)
+        registry = ModelRegistry(settings.model_bucket)
+        registry.promote(registry.register(bundle).version, "production", force=True)
+
+        event_path = REPO / "events" / "api_predict.json"
+        cold = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", COLD_START, str(event_path)],
+                    capture_output=True, text=True, check=True,
+                    env={**os.environ, "MODEL_CACHE_DIR": str(scratch / f"cold-{i}")},
+                ).stdout.strip().splitlines()[-1]
+            )
+            for i in range(3)
+        ]  # fmt: skip
+
+        from api.app import get_service
+        from api.handler import handler
+        from moderation.service import Timings
+
+        service = get_service()
+        original = service.predict
+        last: list[Timings] = []
+
+        def timed_predict(*args, **kwargs):
+            timings = Timings()
+            last.append(timings)
+            return original(*args, **kwargs, timings=timings)
+
+        service.predict = timed_predict
+        event = json.loads(event_path.read_text())
+
+        class Ctx:
+            function_name, memory_limit_in_mb, aws_request_id = "api", 1024, "bench"
+            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+
+        from moderation.settings import get_settings as settings_factory
+
+        texts = _real_comments(settings_factory().data_dir, N)
+
+        def run(body_for: list[str]) -> dict:
+            totals, model, store = [], [], []
+            for text in body_for:
+                event["body"] = json.dumps({"comment_text": text})
+                start = time.perf_counter()
+                response = handler(event, Ctx())
+                totals.append(time.perf_counter() - start)
+                assert response["statusCode"] == 200, response["body"]
+                model.append(last[-1].model_s)
+                store.append(last[-1].store_s)
+            rest = [t - m - s for t, m, s in zip(totals, model, store, strict=True)]
+            return {
+                "requests": len(totals),
+                "total": percentiles_ms(totals),
+                "model": percentiles_ms(model),
+                "store": percentiles_ms(store),
+                "rest": percentiles_ms(rest),
+            }
+
+        run(texts[:20])  # warm up (these become cache entries)
+        misses = run(texts[20:])
+        hits = run(texts[20:])
+        size = deployment_size(scratch / "lambda-package")
+        results = {
+            "moto": "server mode on loopback (separate process)",
+            "cache_miss": misses,
+            "cache_hit": hits,
+            "cold_start": {
+                "import_s": round(float(np.median([c["import_s"] for c in cold])), 3),
+                "first_response_s": round(
+                    float(np.median([c["first_response_s"] for c in cold])), 3
+                ),
+                "total_s": round(float(np.median([c["total_s"] for c in cold])), 3),
+                "target_total_s": 1.5,
+            },
+            "peak_rss_mb_after_200_requests": round(max(c["peak_rss_mb"] for c in cold), 1),
+            "target_memory_mb": 250,
+            "deployment": size,
+            "targets": {"rest_p50_ms": 1.0},
+        }
+        write_results("api", results)
+    finally:
+        moto.terminate()
+        moto.wait(10)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _real_comments(data_dir: Path, n: int) -> list[str]:
+    from training.data import load_test
+
+    frame, _ = load_test(data_dir)
+    texts = [t for t in frame["comment_text"].tolist() if t.strip() and len(t) <= 10_000]
+    return texts[: n + 20]
+
+
+if __name__ == "__main__":
+    main()

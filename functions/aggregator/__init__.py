@@ -1,0 +1,1 @@
+"""The stream aggregator Lambda: DynamoDB Streams -> aggregate tables."""
