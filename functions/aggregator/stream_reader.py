@@ -75,7 +75,11 @@ class StreamReader:
         if not records:
             return 0
         event = {"Records": [{**r, "eventSourceARN": arn} for r in records]}
-        response = self.handler(event, self.context) or {}
+        try:
+            response = self.handler(event, self.context) or {}
+        except Exception as exc:  # noqa: BLE001 - as Lambda: a raised error fails the batch
+            logger.warning("batch of %d failed (%s); retrying it", len(records), exc)
+            return 0
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = records
         for index, record in enumerate(records):
