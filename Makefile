@@ -44,13 +44,19 @@ run: venv ## the local stack: moto (AWS) on :5000, model bootstrap, API on :8000
 	@echo "Starting: moto (AWS stand-in) on http://127.0.0.1:5000, API on http://127.0.0.1:8000 (docs: /docs)"
 	$(VENV)/bin/honcho -e local.env start
 
+seed-traffic: venv ## send COUNT (default 500) real comments + feedback through the running API
+	$(PY) -m training.localstack seed --count $(or $(COUNT),500)
+
 bench-model: venv ## model benchmark -> bench/results/model.json
 	$(PY) -m bench.model
 
 bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bundle: make train)
 	$(PY) -m bench.api
 
+bench-aggregator: venv ## aggregator benchmark -> bench/results/aggregator.json
+	$(PY) -m bench.aggregator
+
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv lint format test train register promote run bench-model bench-api clean
+.PHONY: help venv lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean

@@ -132,38 +132,38 @@ class PredictionStore:
 
         Each prediction is a conditional put on a new request id, so a retried request with
         the same ``Idempotency-Key`` (same ids) raises ``DuplicateRequest`` and writes nothing.
-        Cache writes ride in the same transaction when they fit in its 100 actions, else
-        follow it best-effort: the cache is an optimisation, never a record.
+        One prediction is a single conditional PutItem (atomic by itself, half the cost of a
+        transaction); a batch is one transaction. Cache writes follow, best-effort: the cache
+        is an optimisation, never a record.
         """
-        actions = [
+        puts = [
             {
-                "Put": {
-                    "TableName": self.predictions_table,
-                    "Item": serialize({**p, "pk": p["request_id"], "sk": PREDICTION}),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
+                "TableName": self.predictions_table,
+                "Item": serialize({**p, "pk": p["request_id"], "sk": PREDICTION}),
+                "ConditionExpression": "attribute_not_exists(pk)",
             }
             for p in predictions
         ]
-        cache_actions = [{"Update": self._cache_update(*write)} for write in cache_writes]
-        inline = len(actions) + len(cache_actions) <= 100
         try:
-            self.client.transact_write_items(
-                TransactItems=actions + cache_actions if inline else actions
-            )
+            if len(puts) == 1:
+                self.client.put_item(**puts[0])
+            else:
+                self.client.transact_write_items(TransactItems=[{"Put": put} for put in puts])
         except ClientError as exc:
+            code = exc.response["Error"]["Code"]
             reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[: len(actions)]):
+            if code == "ConditionalCheckFailedException" or any(
+                r.get("Code") == "ConditionalCheckFailed" for r in reasons
+            ):
                 raise DuplicateRequest from exc
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
-        if not inline:
-            for action in cache_actions:
-                try:
-                    self.client.update_item(**action["Update"])
-                except (ClientError, BotoCoreError):
-                    break
+        for write in cache_writes:
+            try:
+                self.client.update_item(**self._cache_update(*write))
+            except (ClientError, BotoCoreError):
+                break  # the store is struggling: skip the cache rather than slow the caller
 
     def get_predictions(self, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -194,34 +194,19 @@ class PredictionStore:
     def add_feedback(self, request_id: str, feedback: dict[str, Any]) -> bool:
         """Record feedback once per (prediction, source); True when newly written.
 
-        The same feedback again is a no-op (False); different feedback from the same source
-        is a ``Conflict``; an unknown request id is ``NotFound``."""
+        The caller has read the prediction (unknown ids are ``NotFound`` there). The same
+        feedback again is a no-op (False); different feedback from the same source is a
+        ``Conflict``."""
         item = {**feedback, "pk": request_id, "sk": FEEDBACK + feedback["source"]}
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.predictions_table,
-                            "Key": {"pk": {"S": request_id}, "sk": {"S": PREDICTION}},
-                            "ConditionExpression": "attribute_exists(pk)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.predictions_table,
-                            "Item": serialize(item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
+            self.client.put_item(
+                TableName=self.predictions_table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk)",
             )
             return True
         except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                raise NotFound(f"no prediction with request_id {request_id}") from exc
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return self._same_feedback(request_id, item)
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:

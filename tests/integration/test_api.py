@@ -176,13 +176,20 @@ class FailingClient:
     def __init__(self, real, failures: int) -> None:
         self.real, self.failures = real, failures
 
-    def transact_write_items(self, **kwargs):
+    def _maybe_fail(self, operation: str) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
-                "TransactWriteItems",
+                operation,
             )
+
+    def put_item(self, **kwargs):
+        self._maybe_fail("PutItem")
+        return self.real.put_item(**kwargs)
+
+    def transact_write_items(self, **kwargs):
+        self._maybe_fail("TransactWriteItems")
         return self.real.transact_write_items(**kwargs)
 
     def __getattr__(self, name):
@@ -203,6 +210,11 @@ def test_store_failure_answers_503_and_nothing_unlogged_is_returned(client, stac
     recovered = client.post("/predict", json={"comment_text": INSULT})
     assert recovered.status_code == 200
     assert [i["request_id"] for i in stack.items("prediction")] == [recovered.json()["request_id"]]
+    # a batch fails whole: no prediction of it is logged
+    service.store.client.failures = 1
+    batch = client.post("/predict/batch", json={"comments": [POLITE, INSULT, "third"]})
+    assert_error_shape(batch, 503, "store_unavailable")
+    assert len(stack.items("prediction")) == 1
 
 
 LONG = "a" * 10_001
