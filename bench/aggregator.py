@@ -74,17 +74,12 @@ def bulk_fill(client, table: str, items: list[dict]) -> None:
                 sums[(partition_key(resolution, version), bucket_key(moment, resolution))].update(
                     counters_of(item)
                 )
+    from moderation.aggregation import all_counters
+
     for (pk, sk), counts in sums.items():
-        names = {f"#c{i}": k for i, k in enumerate(counts)}
-        values = {f":v{i}": v for i, v in enumerate(counts.values())}
-        client.update_item(
-            TableName=table,
-            Key=serialize({"pk": pk, "sk": sk}),
-            UpdateExpression="ADD "
-            + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=serialize(values),
-        )
+        # the same fixed shape as the handler's buckets: every counter, zeros included
+        item = {"pk": pk, "sk": sk, **dict.fromkeys(all_counters(), 0), **counts}
+        client.put_item(TableName=table, Item=serialize(item))
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moderation.aggregation import (
     ALL_VERSIONS,
     RESOLUTIONS,
+    all_counters,
     bucket_key,
     partition_key,
 )
@@ -30,6 +31,7 @@ class AggregateStore:
     def __init__(self, table: str, client: Any | None = None) -> None:
         self.table = table
         self._client = client
+        self._known_buckets: set[tuple[str, str]] = set()
 
     @cached_property
     def client(self) -> Any:
@@ -39,6 +41,12 @@ class AggregateStore:
         self, item_key: str, moment: datetime, model_version: str, counters: Mapping[str, int]
     ) -> bool:
         """Count one log item once: False when it had already been counted."""
+        keys = [
+            (partition_key(resolution, version), bucket_key(moment, resolution))
+            for resolution in RESOLUTIONS
+            for version in (model_version, ALL_VERSIONS)
+        ]
+        self._ensure_buckets(keys)
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values = {f":v{i}": count for i, count in enumerate(counters.values())}
         expression = "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True))
@@ -78,6 +86,25 @@ class AggregateStore:
             raise StoreUnavailable(f"aggregate store unavailable ({exc})") from exc
         except BotoCoreError as exc:
             raise StoreUnavailable(f"aggregate store unavailable ({exc})") from exc
+
+    def _ensure_buckets(self, keys: list[tuple[str, str]]) -> None:
+        """Create missing buckets with every counter at zero (once per container)."""
+        for pk, sk in keys:
+            if (pk, sk) in self._known_buckets:
+                continue
+            zeros = dict.fromkeys(all_counters(), 0)
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=serialize({"pk": pk, "sk": sk, **zeros}),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise StoreUnavailable(f"aggregate store unavailable ({exc})") from exc
+            except BotoCoreError as exc:
+                raise StoreUnavailable(f"aggregate store unavailable ({exc})") from exc
+            self._known_buckets.add((pk, sk))
 
     def read(
         self, resolution: str, model_version: str, start: datetime, end: datetime

@@ -65,6 +65,19 @@ def percentile_from_histogram(counts: Sequence[int], q: float) -> float | None:
     return LATENCY_BIN_EDGES[-1]
 
 
+def all_counters() -> tuple[str, ...]:
+    """Every counter a bucket holds. Buckets are created with all of them at zero, so an
+    item's size (and the cost of reading it) does not grow with traffic."""
+    names = ["requests", "cache_hits", "review_in", "review_out", "feedback", "labelled"]
+    names += [f"decision_{d}" for d in DECISIONS]
+    names += ["fb_correct", "fb_incorrect", "moderator_agree", "moderator_disagree"]
+    names += [f"pos_{label}" for label in LABELS]
+    names += [f"{cell}_{label}" for label in LABELS for cell in ("tp", "fp", "fn", "tn")]
+    names += [f"h_{label}_{i:02d}" for label in LABELS for i in range(SCORE_BINS)]
+    names += [f"lat_{i:02d}" for i in range(LATENCY_BINS)]
+    return tuple(names)
+
+
 def bucket_key(moment: datetime, resolution: str) -> str:
     return moment.strftime(RESOLUTIONS[resolution])
 
