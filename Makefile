@@ -20,9 +20,10 @@ $(STAMP): $(REQS)
 
 venv: $(STAMP) ## create .venv and install everything (only when requirements change)
 
-lint: venv ## ruff check + format check
+lint: venv ## ruff check + format check + cfn-lint on template.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
 
 format: venv ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
