@@ -304,5 +304,5 @@ def test_comment_text_never_appears_in_logs(client, caplog):
         )
     # every line as production writes it (Powertools' JSON formatter), every logger
     lines = [logger.registered_formatter.format(record) for record in caplog.records]
-    assert any('"message":"predicted"' in line for line in lines)
+    assert any('"decision"' in line and '"request_id"' in line for line in lines)
     assert not [line for line in lines if "zebra-unique-phrase" in line]
