@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from moderation.labels import LABELS, Decision, Label
+from moderation.labels import Decision, Label
 
 Scores = dict[Label, float]
 
@@ -146,6 +146,3 @@ class ErrorBody(BaseModel):
 class ErrorPublic(BaseModel):
     error: ErrorBody
     request_id: str | None = None
-
-
-__all__ = ["LABELS"]

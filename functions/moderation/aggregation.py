@@ -146,6 +146,3 @@ def jensen_shannon(reference: Sequence[float], current: Sequence[float]) -> floa
         return float(np.sum(p[mask] * np.log2(p[mask] / m[mask])))
 
     return (kl(ref, mid) + kl(cur, mid)) / 2
-
-
-__all__ = ["DECISIONS", "LABELS"]

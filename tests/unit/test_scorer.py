@@ -102,10 +102,8 @@ def test_explanations_point_at_the_offending_words(scorer):
     assert explanation, "an insult must have contributing n-grams"
     for item in explanation:
         assert item.weight > 0
-        for start, end in item.spans:
-            assert normalize_text(text[start:end]) == item.ngram.strip() or item.ngram.strip() in (
-                normalize_text(text[start:end])
-            )
+        for start, end in item.spans:  # each span, folded, is the n-gram itself
+            assert normalize_text(text[start:end]) == item.ngram.strip()
     assert any("idiot" in normalize_text(text[s:e]) for i in explanation for s, e in i.spans)
 
 
