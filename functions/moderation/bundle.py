@@ -166,6 +166,7 @@ class Scorer:
         self._word_index = dict(zip(words, range(len(words)), strict=True))
         self._words = words
         self._char_min, self._char_max = spec.char_ngram_range
+        self._word_range = tuple(spec.word_ngram_range)
         self._n_word = spec.n_word
         self._idf = arrays["idf"].astype(np.float64)
         self._coef = np.ascontiguousarray(arrays["coef"], dtype=np.float64)
@@ -197,7 +198,7 @@ class Scorer:
     def features(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
         """Feature ids and TF-IDF values of a normalised comment."""
         get = self._word_index.get
-        word_ids = [i for i in map(get, word_ngrams(normalized)) if i is not None]
+        word_ids = [i for i in map(get, word_ngrams(normalized, self._word_range)) if i is not None]
         keys = char_ngram_keys(normalized, self._char_min, self._char_max)
         char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
         w_idx, w_val = self._block(np.asarray(word_ids, dtype=np.int64), 0)

@@ -41,7 +41,11 @@ def comment_hash(text: str) -> str:
     return text_hash(normalize_text(text))
 
 
-def word_ngrams(normalized: str) -> list[str]:
-    """Word unigrams and bigrams, exactly as scikit-learn's word analyzer with ngram (1, 2)."""
+def word_ngrams(normalized: str, ngram_range: tuple[int, int] = (1, 2)) -> list[str]:
+    """Word n-grams, exactly as scikit-learn's word analyzer with this ``ngram_range``."""
     tokens = WORD_RE.findall(normalized)
-    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    low, high = ngram_range
+    grams = list(tokens) if low == 1 else []
+    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+        grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return grams

@@ -1,3 +1,5 @@
+import pytest
+
 from moderation.text import comment_hash, normalize_text, word_ngrams
 
 
@@ -28,9 +30,10 @@ def test_lone_surrogates_are_replaced_not_raised():
     assert comment_hash("bad \ud800 text")
 
 
-def test_word_ngrams_match_scikit_learn_word_analyzer():
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (1, 3), (2, 3)])
+def test_word_ngrams_match_scikit_learn_word_analyzer(ngram_range):
     from sklearn.feature_extraction.text import CountVectorizer
 
     text = "you are a total idiot, you know it"
-    analyzer = CountVectorizer(ngram_range=(1, 2), lowercase=False).build_analyzer()
-    assert word_ngrams(text) == analyzer(text)
+    analyzer = CountVectorizer(ngram_range=ngram_range, lowercase=False).build_analyzer()
+    assert word_ngrams(text, ngram_range) == analyzer(text)
