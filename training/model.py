@@ -27,7 +27,8 @@ class Hyperparameters:
     char_ngram_range: tuple[int, int] = (1, 5)
     char_max_features: int = 300_000
     char_min_df: int = 3
-    C: float = 1.0
+    # chosen on validation mean ROC-AUC: C 0.25 .97914, 0.35 .97929, 0.5 .97925, 1 .97885, 2 .97822
+    C: float = 0.35
     naive_bayes: bool = True
     class_weight: str | None = None
     max_iter: int = 500

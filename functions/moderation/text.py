@@ -46,6 +46,8 @@ def word_ngrams(normalized: str, ngram_range: tuple[int, int] = (1, 2)) -> list[
     tokens = WORD_RE.findall(normalized)
     low, high = ngram_range
     grams = list(tokens) if low == 1 else []
-    for n in range(max(low, 2), min(high, len(tokens)) + 1):
+    if low <= 2 <= high:  # the common case, kept on the fast path (zip, no slicing)
+        grams += [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    for n in range(max(low, 3), min(high, len(tokens)) + 1):
         grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return grams
