@@ -9,6 +9,7 @@ ROC-AUC on test_scored >= 0.978.
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +34,38 @@ scorer.score('hello there')
 t3 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_score_s": t3 - t2}))
 """
+
+
+LATENCY_SNIPPET = """
+import json, sys, time
+from pathlib import Path
+from moderation.bundle import load_bundle
+scorer = load_bundle(Path(sys.argv[1]))
+texts = json.loads(Path(sys.argv[2]).read_text())
+for text in texts[:50]:
+    scorer.score(text)
+times = []
+for text in texts:
+    start = time.perf_counter()
+    scorer.score(text)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def lean_latency_fresh_process(bundle_dir: Path, texts: list[str]) -> list[float]:
+    """The lean scorer as serving runs it: in a fresh process (a Lambda container), not in
+    this one, whose 4 GB training heap adds garbage-collector pauses to the tail."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(texts, handle)
+    out = subprocess.run(
+        [sys.executable, "-c", LATENCY_SNIPPET, str(bundle_dir), handle.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    Path(handle.name).unlink()
+    return json.loads(out.stdout)
 
 
 def per_comment(fn, texts: list[str]) -> list[float]:
@@ -65,9 +98,7 @@ def main() -> None:
     scorer = load_bundle(result.bundle_dir)
     test_frame, _ = load_test(settings.data_dir)
     texts = test_frame["comment_text"].head(2000).tolist()
-    for text in texts[:50]:  # warm up
-        scorer.score(text)
-    lean = per_comment(scorer.score, texts)
+    lean = lean_latency_fresh_process(result.bundle_dir, texts)
     pipeline = result.pipeline
     sklearn = per_comment(lambda t: pipeline.predict_proba([normalize_text(t)]), texts)
     batches = [texts[i : i + 100] for i in range(0, len(texts), 100)]
@@ -96,6 +127,7 @@ def main() -> None:
             "single_comment": {
                 "comments": len(texts),
                 "lean": percentiles_ms(lean),
+                "lean_measured_in": "a fresh process, as serving runs it",
                 "sklearn": percentiles_ms(sklearn),
                 "targets": {"lean_p50_ms": 0.3, "lean_p99_ms": 1.5},
             },
