@@ -23,6 +23,8 @@ logger = logging.getLogger("localstack")
 
 @app.callback()
 def _logging() -> None:
+    """Plain log lines for every command; the AWS SDK and HTTP clients only at WARNING."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "botocore", "boto3", "werkzeug", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -41,16 +43,58 @@ def _is_write(entry: dict) -> bool:
     return target.rsplit(".", 1)[-1] not in READ_ONLY_TARGETS
 
 
+def _records(line: str) -> tuple[list[dict], int]:
+    """Every complete JSON record on a line (interleaved writes can put two on one), and
+    how many characters could not be decoded (a write cut short by a crash)."""
+    decoder = json.JSONDecoder()
+    found, position, line = [], 0, line.strip()
+    while position < len(line):
+        try:
+            record, end = decoder.raw_decode(line, position)
+        except ValueError:
+            return found, len(line) - position
+        found.append(record)
+        position = end
+        while position < len(line) and line[position].isspace():
+            position += 1
+    return found, 0
+
+
 def compact_recording(recording: Path) -> tuple[int, int]:
-    """Keep only the requests that change state; returns (before, after) line counts."""
+    """Keep only the requests that change state; returns (requests read, writes kept)."""
     if not recording.exists():
         return 0, 0
-    lines = recording.read_text().splitlines()
-    kept = [line for line in lines if line.strip() and _is_write(json.loads(line))]
+    records, lost = [], 0
+    for line in recording.read_text().splitlines():
+        found, undecodable = _records(line)
+        records += found
+        lost += undecodable
+    if lost:
+        logger.warning("moto: dropped %d undecodable characters from the recording", lost)
+    kept = [json.dumps(record) for record in records if _is_write(record)]
     tmp = recording.with_suffix(".tmp")
     tmp.write_text("".join(line + "\n" for line in kept))
     tmp.replace(recording)
-    return len(lines), len(kept)
+    return len(records), len(kept)
+
+
+def patch_moto_recorder() -> None:
+    """moto's recorder appends a request as two writes (JSON, then a newline) with no lock;
+    under its threaded server, concurrent requests interleaved on one line (seen with seed
+    traffic, the API and the stream runner at once). One lock, one write."""
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    if getattr(Recorder, "_toxic_patched", False):
+        return
+    lock = threading.Lock()
+    original = Recorder._record_request
+
+    def record_request(self, request, body=None):  # noqa: ANN001, ANN202
+        with lock:
+            return original(self, request, body)
+
+    Recorder._record_request = record_request
+    Recorder._toxic_patched = True
 
 
 def patch_moto_transactions() -> None:
@@ -140,6 +184,7 @@ def moto(
     from moto.server import ThreadedMotoServer
 
     patch_moto_transactions()
+    patch_moto_recorder()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

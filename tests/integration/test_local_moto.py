@@ -101,3 +101,15 @@ def test_recording_compaction_keeps_only_writes(tmp_path):
     assert compact_recording(recording) == (5, 2)
     kept = [json.loads(line) for line in recording.read_text().splitlines()]
     assert [k["method"] for k in kept] == ["PUT", "POST"]
+
+
+def test_compaction_recovers_interleaved_records_and_drops_a_torn_one(tmp_path):
+    import json
+
+    put = {"method": "PUT", "headers": {}}
+    item = {"method": "POST", "headers": {"X-Amz-Target": "DynamoDB_20120810.PutItem"}}
+    recording = tmp_path / "rec.jsonl"
+    # two records written onto one line, then a record cut short by a crash
+    recording.write_text(json.dumps(put) + json.dumps(item) + "\n" + '{"method": "PU')
+    assert compact_recording(recording) == (2, 2)
+    assert [json.loads(x)["method"] for x in recording.read_text().splitlines()] == ["PUT", "POST"]
