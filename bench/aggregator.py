@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.api import free_port
-from bench.common import write_results
+from bench.common import LambdaContext, write_results
 
 LABEL_RATES = (0.095, 0.01, 0.053, 0.003, 0.049, 0.009)
 
@@ -116,7 +116,7 @@ def main() -> None:
                  for i, s in enumerate(rng.integers(0, 3600, 2000))]  # fmt: skip
         start = time.perf_counter()
         for offset in range(0, len(items), 100):
-            response = handler(stream_event(items[offset : offset + 100]), _Ctx())
+            response = handler(stream_event(items[offset : offset + 100]), LambdaContext())
             assert not response["batchItemFailures"]
         elapsed = time.perf_counter() - start
         results["handler"] = {
@@ -150,11 +150,6 @@ def main() -> None:
     finally:
         moto.terminate()
         moto.wait(10)
-
-
-class _Ctx:
-    function_name, memory_limit_in_mb, aws_request_id = "aggregator", 512, "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:aggregator"
 
 
 if __name__ == "__main__":

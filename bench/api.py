@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import percentiles_ms, write_results
+from bench.common import LambdaContext, percentiles_ms, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 N = 300
@@ -35,7 +35,7 @@ event = json.loads(open(sys.argv[1]).read())
 class Ctx:
     function_name = "api"; memory_limit_in_mb = 1024; aws_request_id = "cold"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
-response = handler(event, Ctx())
+response = handler(event, LambdaContext())
 t2 = time.perf_counter()
 assert response["statusCode"] == 200, response
 for i in range(200):
@@ -140,10 +140,6 @@ def main() -> None:
         service.predict = timed_predict
         event = json.loads(event_path.read_text())
 
-        class Ctx:
-            function_name, memory_limit_in_mb, aws_request_id = "api", 1024, "bench"
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
-
         from moderation.settings import get_settings as settings_factory
 
         texts = _real_comments(settings_factory().data_dir, N)
@@ -153,7 +149,7 @@ def main() -> None:
             for text in body_for:
                 event["body"] = json.dumps({"comment_text": text})
                 start = time.perf_counter()
-                response = handler(event, Ctx())
+                response = handler(event, LambdaContext())
                 totals.append(time.perf_counter() - start)
                 assert response["statusCode"] == 200, response["body"]
                 model.append(last[-1].model_s)

@@ -46,3 +46,12 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     print(json.dumps(results, indent=2))
     print(f"written to {path}")
     return path
+
+
+class LambdaContext:
+    """The context attributes Powertools reads, for invoking handlers in-process."""
+
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    aws_request_id = "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"

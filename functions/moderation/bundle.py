@@ -124,9 +124,13 @@ def verify_bundle(directory: Path, expected_sha256: str | None = None) -> dict[s
     return manifest
 
 
-def load_bundle(directory: Path, expected_sha256: str | None = None) -> "Scorer":
-    """Verify and load a bundle folder into a ready scorer."""
-    verify_bundle(directory, expected_sha256)
+def load_bundle(
+    directory: Path, expected_sha256: str | None = None, verified: bool = False
+) -> "Scorer":
+    """Verify and load a bundle folder into a ready scorer (``verified``: the caller has
+    just checked every sha256, as ``ModelRegistry.download`` does; not hashed twice)."""
+    if not verified:
+        verify_bundle(directory, expected_sha256)
     try:
         metadata = BundleMetadata.model_validate_json((directory / METADATA_FILE).read_text())
         with np.load(directory / ARRAYS_FILE, allow_pickle=False) as npz:
@@ -169,7 +173,8 @@ class Scorer:
         self._word_range = tuple(spec.word_ngram_range)
         self._n_word = spec.n_word
         self._idf = arrays["idf"].astype(np.float64)
-        self._coef = np.ascontiguousarray(arrays["coef"], dtype=np.float64)
+        # float32 as stored: values (float64) @ rows promotes per call, no 24 MB copy
+        self._coef = arrays["coef"]
         self._intercept = arrays["intercept"].astype(np.float64)
         self._table_keys = arrays["char_table_keys"]
         self._table_values = arrays["char_table_values"]

@@ -66,7 +66,7 @@ class ModelHolder:
         try:
             entry = self.registry.resolve(self.target)
             folder = self.registry.download(entry, self.settings.model_cache_dir)
-            self._scorer = load_bundle(folder, entry.bundle_sha256)
+            self._scorer = load_bundle(folder, entry.bundle_sha256, verified=True)
             self._error = None
             logger.info("serving model %s %s", entry.model_name, entry.version)
         except (RegistryError, BundleError) as exc:
@@ -183,6 +183,7 @@ class ModerationService:
         cache_expires = int((now + timedelta(days=self.settings.cache_ttl_days)).timestamp())
         predictions, records, cache_hits = [], [], {}
         first_seen: set[str] = set()
+        options_fingerprint = options.fingerprint()
         for i, key in enumerate(cache_keys):
             is_hit = key in cached or key in first_seen
             first_seen.add(key)
@@ -220,7 +221,7 @@ class ModerationService:
                     "expires_at": expires,
                     "threshold_overrides": options.thresholds,
                     "review_status": "pending" if decision == "review" else None,
-                    "fingerprint": _fingerprint(hashes[i], options.fingerprint()),
+                    "fingerprint": _fingerprint(hashes[i], options_fingerprint),
                 }
             )
             cache_hits[key] = cache_hits.get(key, 0) + (1 if key in cached else 0)
