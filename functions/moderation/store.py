@@ -89,27 +89,31 @@ class PredictionStore:
             return False
 
     # the score cache
+    def _batch_get(
+        self, table: str, keys: Sequence[dict[str, Any]], **options: Any
+    ) -> list[dict[str, Any]]:
+        """Every item of ``keys`` that exists, 100 keys a call, unprocessed keys retried."""
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            request = {table: {"Keys": list(keys[start : start + 100]), **options}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                items += [deserialize(raw) for raw in response["Responses"].get(table, [])]
+                request = response.get("UnprocessedKeys") or None
+        return items
+
     def cached_scores(self, cache_keys: Sequence[str]) -> dict[str, list[float]]:
         """Scores held for these cache keys (hash#model_version); a miss is simply absent.
 
         A cache that cannot be read is treated as empty: the model can always answer."""
-        unique = list(dict.fromkeys(cache_keys))
-        found: dict[str, list[float]] = {}
+        keys = [{"cache_key": {"S": key}} for key in dict.fromkeys(cache_keys)]
         try:
-            for start in range(0, len(unique), 100):
-                keys = [{"cache_key": {"S": key}} for key in unique[start : start + 100]]
-                request = {
-                    self.cache_table: {"Keys": keys, "ProjectionExpression": "cache_key, scores"}
-                }
-                while request:
-                    response = self.client.batch_get_item(RequestItems=request)
-                    for raw in response["Responses"].get(self.cache_table, []):
-                        item = deserialize(raw)
-                        found[item["cache_key"]] = [float(s) for s in item["scores"]]
-                    request = response.get("UnprocessedKeys") or None
+            items = self._batch_get(
+                self.cache_table, keys, ProjectionExpression="cache_key, scores"
+            )
         except (ClientError, BotoCoreError):
-            return found
-        return found
+            return {}
+        return {item["cache_key"]: [float(x) for x in item["scores"]] for item in items}
 
     def _cache_update(
         self, cache_key: str, scores: list[float], hits: int, expires_at: int
@@ -166,23 +170,12 @@ class PredictionStore:
                 break  # the store is struggling: skip the cache rather than slow the caller
 
     def get_predictions(self, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
+        keys = [{"pk": {"S": rid}, "sk": {"S": PREDICTION}} for rid in request_ids]
         try:
-            for start in range(0, len(request_ids), 100):
-                keys = [
-                    {"pk": {"S": rid}, "sk": {"S": PREDICTION}}
-                    for rid in request_ids[start : start + 100]
-                ]
-                request = {self.predictions_table: {"Keys": keys, "ConsistentRead": True}}
-                while request:
-                    response = self.client.batch_get_item(RequestItems=request)
-                    for raw in response["Responses"].get(self.predictions_table, []):
-                        item = deserialize(raw)
-                        found[item["request_id"]] = item
-                    request = response.get("UnprocessedKeys") or None
+            items = self._batch_get(self.predictions_table, keys, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
-        return found
+        return {item["request_id"]: item for item in items}
 
     def get_prediction(self, request_id: str) -> dict[str, Any]:
         item = self.get_predictions([request_id]).get(request_id)
