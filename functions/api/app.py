@@ -20,6 +20,7 @@ from api.schemas import (
     FeedbackCreate,
     FeedbackPublic,
     HealthPublic,
+    ModelCard,
     ModelInfo,
     PredictCreate,
     PredictionPublic,
@@ -208,6 +209,11 @@ def register_routes(app: FastAPI) -> None:
         headers = None if status == 200 else {"Retry-After": errors.RETRY_AFTER_SECONDS}
         return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
+    @app.get("/model", response_model=ModelCard, dependencies=[Depends(caller_id)])
+    async def model(service: ServiceDep) -> ModelCard:
+        """The served model: version, thresholds, the decision rule and its held-out metrics."""
+        return ModelCard.model_validate(service.model_card())
+
     @app.post("/predict", response_model=PredictionPublic)
     async def predict(
         request: Request,
@@ -288,6 +294,7 @@ def register_routes(app: FastAPI) -> None:
         status: Annotated[str, Query(pattern="^(pending|decided)$")] = "pending",
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
+        explain: bool = False,
     ) -> ReviewPage:
         """The human-review queue, oldest first, paginated with ``cursor``."""
         try:
@@ -304,6 +311,8 @@ def register_routes(app: FastAPI) -> None:
                     }
                 ]
             ) from None
+        if explain:
+            items = await run_in_threadpool(service.explain_reviews, items)
         return ReviewPage(
             items=[ReviewItem.model_validate(item) for item in items],
             next_cursor=next_cursor,

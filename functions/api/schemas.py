@@ -103,6 +103,9 @@ class ReviewItem(BaseModel):
     created_at: str
     review_status: str
     review: dict | None = None
+    explanations: dict[Label, list[Explanation]] | None = Field(
+        None, description="with explain=true: the n-grams behind each flagged label"
+    )
 
 
 class ReviewPage(BaseModel):
@@ -123,6 +126,17 @@ class ReviewDecisionPublic(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     version: str
+
+
+class ModelCard(ModelInfo):
+    labels: list[Label]
+    thresholds: Scores = Field(description="a label is flagged at or above its threshold")
+    block_thresholds: Scores = Field(description="any label at or above this blocks")
+    decision_rule: str
+    created_at: str
+    metrics: dict[str, float] = Field(
+        description="held-out figures: mean ROC-AUC and macro F1 (validation, real-rate, test)"
+    )
 
 
 class HealthPublic(BaseModel):

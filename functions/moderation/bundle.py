@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moderation.errors import BundleError
 from moderation.features import char_ngram_keys, lookup_keys
-from moderation.labels import LABELS
+from moderation.labels import DECISION_RULE, LABELS, decide
 from moderation.text import normalize_text, word_ngrams
 
 BUNDLE_FORMAT = "toxic-moderation-bundle/1"
@@ -29,11 +29,6 @@ VOCAB_FILE = "vocab_words.txt"
 CHAR_VOCAB_FILE = "vocab_chars.txt"
 MANIFEST_FILE = "manifest.json"
 BUNDLE_FILES = (METADATA_FILE, ARRAYS_FILE, VOCAB_FILE, CHAR_VOCAB_FILE)
-
-DECISION_RULE = (
-    "block if any label's score >= its block threshold; otherwise review if any label's "
-    "score >= its threshold; otherwise allow"
-)
 
 
 class FeatureSpec(BaseModel):
@@ -227,11 +222,11 @@ class Scorer:
     ) -> tuple[list[str], str]:
         """Labels over threshold and the allow/review/block decision (see DECISION_RULE)."""
         review_at = self.thresholds if thresholds is None else thresholds
-        block_at = np.maximum(self.block_thresholds, review_at)
-        flagged = [label for label, hit in zip(LABELS, scores >= review_at, strict=True) if hit]
-        if np.any(scores >= block_at):
-            return flagged, "block"
-        return flagged, ("review" if flagged else "allow")
+        return decide(
+            dict(zip(LABELS, scores.tolist(), strict=True)),
+            dict(zip(LABELS, review_at.tolist(), strict=True)),
+            self.metadata.block_thresholds,
+        )
 
     def explain(self, text: str, labels: list[str], top_k: int = 5) -> dict[str, list[Explanation]]:
         """The n-grams that pushed each label's score up most, with offsets into ``text``."""

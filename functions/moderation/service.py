@@ -126,6 +126,13 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _explanations(scorer: Scorer, text: str, labels: list[str]) -> dict[str, list[dict]]:
+    return {
+        label: [item.model_dump() for item in items]
+        for label, items in scorer.explain(text, labels).items()
+    }
+
+
 def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -244,12 +251,41 @@ class ModerationService:
         timings.store_s += (t1 - t0) + (t4 - t3)
         if options.explain:
             for prediction, text in zip(predictions, texts, strict=True):
-                explained = scorer.explain(text, prediction.labels)
-                prediction.explanations = {
-                    label: [item.model_dump() for item in items]
-                    for label, items in explained.items()
-                }
+                prediction.explanations = _explanations(scorer, text, prediction.labels)
         return predictions
+
+    def explain_reviews(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Review items with the n-grams behind each flagged label (served model; items whose
+        text was not stored have none)."""
+        scorer = self.model.get()
+        return [
+            {**item, "explanations": _explanations(scorer, item["comment_text"], item["labels"])}
+            if item.get("comment_text")
+            else item
+            for item in items
+        ]
+
+    def model_card(self) -> dict[str, Any]:
+        """What a caller needs to interpret scores: thresholds, rule and held-out metrics."""
+        scorer = self.model.get()
+        meta = scorer.metadata
+        metrics = {
+            f"{split}_{name}": float(figures[name])
+            for split, figures in meta.metrics.items()
+            if isinstance(figures, dict)
+            for name in ("mean_roc_auc", "macro_f1")
+            if name in figures
+        }
+        return {
+            "name": meta.model_name,
+            "version": scorer.version or "unregistered",
+            "labels": list(meta.labels),
+            "thresholds": meta.thresholds,
+            "block_thresholds": meta.block_thresholds,
+            "decision_rule": meta.decision_rule,
+            "created_at": _iso(meta.created_at),
+            "metrics": metrics,
+        }
 
     def _replay(self, records: list[dict[str, Any]]) -> list[Prediction]:
         """The first response to a retried Idempotency-Key, rebuilt from the log."""

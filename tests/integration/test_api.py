@@ -153,6 +153,34 @@ def test_review_queue_oldest_first_and_decisions_leave_it(client, stack):
     assert_error_shape(unknown, 404)
 
 
+def test_model_card_gives_the_thresholds_and_rule_a_caller_needs(client, scorer):
+    card = client.get("/model")
+    assert card.status_code == 200
+    body = card.json()
+    assert body["thresholds"] == pytest.approx(scorer.metadata.thresholds)
+    assert body["block_thresholds"] == pytest.approx(scorer.metadata.block_thresholds)
+    assert body["labels"] == list(LABELS) and "block if any label" in body["decision_rule"]
+    assert 0.5 < body["metrics"]["validation_mean_roc_auc"] <= 1.0
+
+
+def test_review_queue_with_explanations_shows_the_ngrams_behind_each_label(client):
+    # GIVEN a mildly rude comment forced into review (a block never queues)
+    for text in ("that edit was silly", "your argument is weak and lame", "please stop this"):
+        body = client.post("/predict", json={"comment_text": text, "thresholds": {"toxic": 0.0}})
+        if body.json()["decision"] == "review":
+            break
+    assert body.json()["decision"] == "review", body.json()["scores"]
+    # WHEN the queue is read with explain=true
+    page = client.get("/reviews", params={"explain": "true"}).json()
+    (item,) = [i for i in page["items"] if i["comment_text"] == text]
+    # THEN each flagged label has n-grams whose spans point into the stored text
+    assert item["explanations"]["toxic"], "no n-gram explains the flagged label"
+    for entry in item["explanations"]["toxic"]:
+        for start, end in entry["spans"]:
+            assert text[start:end].lower() == entry["ngram"]
+    assert client.get("/reviews").json()["items"][0]["explanations"] is None
+
+
 def test_idempotency_key_returns_first_response_without_second_log(client, stack):
     headers = {"Idempotency-Key": "order-42"}
     first = client.post("/predict", json={"comment_text": INSULT}, headers=headers).json()

@@ -1,0 +1,75 @@
+"""The moderator UI in headless Chromium against the running local stack: what a moderator
+sees, and what reached the tables."""
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.slow
+
+INSULT = "shut up, you stupid idiot, nobody wants your edits"
+
+
+def check(page: Page, text: str) -> None:
+    page.get_by_role("textbox", name="Comment", exact=True).fill(text)
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_text("Decision:")).to_be_visible()
+
+
+def test_check_a_comment_and_submit_a_correction(local_stack, page, screenshots):
+    # GIVEN the moderator UI
+    page.goto(local_stack.web_url)
+    # WHEN a moderator checks an insult
+    check(page, INSULT)
+    # THEN the page shows the decision the API logged, and the n-grams behind it
+    (logged,) = [p for p in local_stack.items("prediction") if p["comment_text"] == INSULT]
+    expect(page.get_by_text(f"Decision: {logged['decision'].upper()}")).to_be_visible()
+    assert logged["labels"], "an insult should be flagged"
+    expect(page.locator("mark").first).to_be_visible()
+    page.screenshot(path=screenshots / "web-check.png", full_page=True)
+
+    # WHEN the moderator says it is wrong: the true label is insult only, with a note
+    page.get_by_text("Incorrect", exact=True).click()
+    true_labels = page.get_by_role("combobox", name="The true labels")
+    true_labels.click()
+    true_labels.press_sequentially("insult")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_role("textbox", name="Note (optional)").fill("only an insult")
+    page.get_by_role("button", name="Submit feedback").click()
+    # THEN the page says so and the feedback is in the log, against that prediction
+    expect(page.get_by_text("Feedback recorded")).to_be_visible()
+    (feedback,) = [f for f in local_stack.items("feedback") if f["pk"] == logged["pk"]]
+    assert feedback["true_labels"] == ["insult"] and feedback["notes"] == "only an insult"
+    assert feedback["correct"] is False and feedback["source"] == "api"
+
+
+def test_work_one_review_item(local_stack, page, screenshots):
+    # GIVEN a comment the API sent to human review
+    text = "please stop reverting my edits on this page"
+    queued = httpx.post(
+        f"{local_stack.api_url}/predict",
+        json={"comment_text": text, "thresholds": dict.fromkeys(["toxic", "insult"], 0.0)},
+    ).json()
+    assert queued["decision"] == "review"
+    page.goto(local_stack.web_url)
+    page.get_by_role("textbox", name="Moderator name").fill("alice")
+    page.get_by_role("textbox", name="Moderator name").press("Enter")
+    page.get_by_role("link", name="Review queue").click()
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    expect(page.get_by_text("pending, oldest first")).to_be_visible()
+    page.screenshot(path=screenshots / "web-review.png", full_page=True)
+    # WHEN alice approves it (the comment is fine)
+    item = page.locator(f".st-key-review-{queued['request_id']}")
+    item.get_by_role("button", name="Approve: fine").click()
+    # THEN the page confirms, the item left the queue, and the decision is in the log
+    expect(
+        page.get_by_text(f"Recorded: approve on {queued['request_id']} by alice")
+    ).to_be_visible()
+    expect(page.get_by_text(text)).to_have_count(0)
+    decided = [f for f in local_stack.items("feedback") if f["pk"] == queued["request_id"]]
+    assert [(f["source"], f["moderator"], f["true_labels"]) for f in decided] == [
+        ("moderator", "alice", [])
+    ]
+    (prediction,) = [p for p in local_stack.items("prediction") if p["pk"] == queued["request_id"]]
+    assert prediction["review_status"] == "decided"

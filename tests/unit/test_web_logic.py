@@ -1,0 +1,164 @@
+"""The moderator UI's plain functions: thresholds, highlighting, CSV, the API client."""
+
+import httpx
+import pytest
+
+from moderation.labels import LABELS
+from web import logic
+from web.client import ApiClient, ApiError
+from web.settings import WebSettings, load_settings
+
+MODEL = dict(zip(LABELS, (0.4, 0.12, 0.1, 0.13, 0.27, 0.06), strict=True))
+BLOCK = dict(zip(LABELS, (0.57, 1.0, 0.66, 0.98, 0.85, 0.99), strict=True))
+SCORES = dict(zip(LABELS, (0.5, 0.01, 0.02, 0.01, 0.3, 0.01), strict=True))
+
+
+def test_thresholds_default_to_the_model_and_a_global_value_overrides_all():
+    assert logic.effective_thresholds(MODEL) == MODEL
+    assert logic.effective_thresholds(MODEL, {"toxic": 0.9})["toxic"] == 0.9
+    assert logic.effective_thresholds(MODEL, {"toxic": 0.9}, 0.2) == dict.fromkeys(LABELS, 0.2)
+
+
+def test_moving_thresholds_changes_labels_and_decision_by_the_api_rule():
+    assert logic.apply_thresholds(SCORES, MODEL, BLOCK) == (["toxic", "insult"], "review")
+    assert logic.apply_thresholds(SCORES, dict.fromkeys(LABELS, 0.6), BLOCK) == ([], "allow")
+    # a block threshold is never below the review threshold in force
+    lowered = {**BLOCK, "toxic": 0.45}
+    assert logic.apply_thresholds(SCORES, MODEL, lowered)[1] == "block"
+    assert logic.apply_thresholds(SCORES, {**MODEL, "toxic": 0.55}, lowered)[1] == "review"
+
+
+def test_highlight_marks_spans_and_escapes_the_comment():
+    text = "<b>you</b> idiot & co"
+    explanations = {"insult": [{"ngram": "idiot", "spans": [[11, 16]]}],
+                    "toxic": [{"ngram": "idiot &", "spans": [[11, 18]]}]}  # fmt: skip
+    html = logic.highlight(text, explanations)
+    assert html.startswith("&lt;b&gt;you&lt;/b&gt; ")
+    assert '<mark title="insult, toxic">idiot</mark><mark title="toxic"> &amp;</mark>' in html
+    assert logic.highlight(text, None) == "&lt;b&gt;you&lt;/b&gt; idiot &amp; co"
+
+
+def test_highlight_ignores_spans_outside_the_text():
+    assert logic.highlight("abc", {"toxic": [{"spans": [[2, 10], [-3, 1]]}]}) == (
+        '<mark title="toxic">a</mark>b<mark title="toxic">c</mark>'
+    )
+
+
+def test_score_chart_has_six_bars_and_each_threshold():
+    figure = logic.scores_figure(SCORES, MODEL)
+    bars, marks = figure.data
+    assert list(bars.x) == list(LABELS) and list(marks.y) == [MODEL[x] for x in LABELS]
+    assert bars.marker.color[0] == "crimson" and bars.marker.color[1] == "steelblue"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"id,comment_text\n1,hello\n2,\n3,\"multi\nline, with comma\"\n",
+         ["hello", "multi\nline, with comma"]),
+        (b"\xef\xbb\xbfText\nfirst\nsecond\n", ["first", "second"]),
+        (b"body,score\nfirst,1\n", ["first"]),
+    ],
+)  # fmt: skip
+def test_csv_reading_finds_the_comment_column(data, expected):
+    assert logic.read_comments_csv(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "empty"),
+        (b"comment_text\n\n", "no comments"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        (b"comment_text\n" + b"x\n" * 11, "at most 10"),
+    ],
+)
+def test_csv_problems_are_said_plainly(data, problem):
+    with pytest.raises(ValueError, match=problem):
+        logic.read_comments_csv(data, max_rows=10)
+
+
+def test_results_table_keeps_upload_order_and_downloads_as_csv():
+    results = [
+        {"request_id": f"r{i}", "decision": d, "labels": labels, "scores": SCORES}
+        for i, (d, labels) in enumerate([("allow", []), ("review", ["toxic", "insult"])])
+    ]
+    frame = logic.results_frame(["a", "b"], results)
+    assert list(frame["comment_text"]) == ["a", "b"]
+    assert list(frame["labels"]) == ["", "toxic, insult"]
+    assert logic.to_csv(frame).decode().splitlines()[0].startswith("comment_text,decision,labels")
+    assert list(logic.chunks(list("abcde"), 2)) == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_feedback_marks():
+    assert logic.feedback_payload(["toxic"], True, None) == (True, ["toxic"])
+    assert logic.feedback_payload(["toxic"], False, ["insult"]) == (False, ["insult"])
+    assert logic.feedback_payload(["toxic"], False, []) == (False, [])
+    with pytest.raises(ValueError, match="pick what is right"):
+        logic.feedback_payload(["toxic"], False, ["toxic"])
+
+
+def client_answering(status: int, body: dict | str, headers: dict | None = None) -> ApiClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(status, text=body, headers=headers)
+        return httpx.Response(status, json=body, headers=headers)
+
+    return ApiClient(WebSettings(api_key="k-123"), transport=httpx.MockTransport(handler))
+
+
+def error(code: str, message: str, details=()) -> dict:
+    return {"error": {"code": code, "message": message, "details": list(details)}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (422, error("validation_error", "request body is invalid",
+                    [{"field": "comment_text", "problem": "must not be empty"}]),
+         None, "refused the request (422): request body is invalid (comment_text: must not"),
+        (401, error("unauthorized", "an API key is required"), None, "check API_KEY"),
+        (503, error("model_unavailable", "no model"), {"retry-after": "30"},
+         "temporarily unavailable: no model. Try again in 30 s"),
+        (429, error("throttled", "slow down"), None, "Too many requests"),
+        (500, "<html>oops</html>", None, "refused the request (500): Internal Server Error"),
+    ],
+)  # fmt: skip
+def test_api_errors_become_messages_for_the_page(status, body, headers, expected):
+    with pytest.raises(ApiError) as caught:
+        client_answering(status, body, headers).predict("hello")
+    assert expected in caught.value.message and caught.value.status == status
+
+
+def test_unreachable_api_and_timeouts_say_what_to_check():
+    def refuse(request):
+        raise httpx.ConnectError("refused", request=request)
+
+    def slow(request):
+        raise httpx.ReadTimeout("slow", request=request)
+
+    for handler, expected in ((refuse, "unreachable"), (slow, "did not answer within")):
+        api = ApiClient(WebSettings(), transport=httpx.MockTransport(handler))
+        with pytest.raises(ApiError, match=expected):
+            api.reviews()
+
+
+def test_the_key_is_sent_and_health_accepts_503():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["key"] = request.headers.get("x-api-key")
+        return httpx.Response(503, json={"status": "unavailable"})
+
+    api = ApiClient(WebSettings(api_key="k-123"), transport=httpx.MockTransport(handler))
+    assert api.health() == {"status": "unavailable"} and seen["key"] == "k-123"
+
+
+def test_settings_come_from_the_environment_then_streamlit_secrets(monkeypatch):
+    monkeypatch.delenv("API_URL", raising=False)
+    secrets = {"api_url": "https://mod.example.com", "api_key": "s3cret", "other": 1}
+    loaded = load_settings(secrets)
+    assert str(loaded.api_url) == "https://mod.example.com/"
+    assert loaded.api_key.get_secret_value() == "s3cret" and "s3cret" not in repr(loaded)
+    monkeypatch.setenv("API_URL", "http://127.0.0.1:9999")
+    assert str(load_settings(secrets).api_url) == "http://127.0.0.1:9999/"

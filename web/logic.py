@@ -1,0 +1,151 @@
+"""Data shaping for the pages: plain functions, no Streamlit, each with its own tests."""
+
+import csv
+import html
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from moderation.labels import LABELS, decide
+
+TEXT_COLUMNS = ("comment_text", "text", "comment")
+DECISION_COLOURS = {"allow": "green", "review": "orange", "block": "red"}
+
+
+def effective_thresholds(
+    model_thresholds: Mapping[str, float],
+    overrides: Mapping[str, float] | None = None,
+    global_threshold: float | None = None,
+) -> dict[str, float]:
+    """The thresholds a moderator is looking at: one global value when set, else the
+    per-label sliders, else the model's own."""
+    if global_threshold is not None:
+        return dict.fromkeys(LABELS, float(global_threshold))
+    return {label: float((overrides or {}).get(label, model_thresholds[label])) for label in LABELS}
+
+
+def apply_thresholds(
+    scores: Mapping[str, float],
+    thresholds: Mapping[str, float],
+    block_thresholds: Mapping[str, float],
+) -> tuple[list[str], str]:
+    """Labels and decision under new thresholds, without a new request (the API's rule)."""
+    return decide(scores, thresholds, block_thresholds)
+
+
+def highlight(text: str, explanations: Mapping[str, Sequence[Mapping[str, Any]]] | None) -> str:
+    """The comment as HTML with the n-grams behind each flagged label marked; every piece of
+    the comment is escaped, so a comment can never inject markup into the page."""
+    marks: dict[int, set[str]] = {}
+    for label, items in (explanations or {}).items():
+        for item in items:
+            for start, end in item["spans"]:
+                for position in range(max(0, start), min(len(text), end)):
+                    marks.setdefault(position, set()).add(label)
+    pieces: list[str] = []
+    position = 0
+    while position < len(text):
+        labels = marks.get(position)
+        end = position + 1
+        while end < len(text) and marks.get(end) == labels:
+            end += 1
+        chunk = html.escape(text[position:end]).replace("\n", "<br>")
+        if labels:
+            title = html.escape(", ".join(sorted(labels)))
+            chunk = f'<mark title="{title}">{chunk}</mark>'
+        pieces.append(chunk)
+        position = end
+    return "".join(pieces)
+
+
+def scores_figure(scores: Mapping[str, float], thresholds: Mapping[str, float]) -> go.Figure:
+    """Six bars, one per label, with each label's threshold drawn across its bar."""
+    flagged = [scores[label] >= thresholds[label] for label in LABELS]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=list(LABELS),
+                y=[scores[label] for label in LABELS],
+                marker_color=["crimson" if hit else "steelblue" for hit in flagged],
+                name="score",
+                hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+            ),
+            go.Scatter(
+                x=list(LABELS),
+                y=[thresholds[label] for label in LABELS],
+                mode="markers",
+                marker={"symbol": "line-ew-open", "size": 48, "line": {"width": 3}},
+                marker_color="black",
+                name="threshold",
+                hovertemplate="%{x} threshold: %{y:.3f}<extra></extra>",
+            ),
+        ]
+    )
+    figure.update_layout(
+        yaxis={"range": [0, 1], "title": "score"},
+        height=320,
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return figure
+
+
+def read_comments_csv(data: bytes, max_rows: int = 10_000) -> list[str]:
+    """Comments from an uploaded CSV with a header row: the ``comment_text`` (or ``text``,
+    ``comment``) column, else the first column. Blank rows are skipped."""
+    try:
+        decoded = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    rows = list(csv.reader(io.StringIO(decoded)))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError("the file is empty: expected a header row, then one comment a row")
+    header = [cell.strip().lower() for cell in rows[0]]
+    column = next((header.index(name) for name in TEXT_COLUMNS if name in header), 0)
+    comments = [row[column] for row in rows[1:] if len(row) > column and row[column].strip()]
+    if not comments:
+        raise ValueError(f"no comments under the column {rows[0][column]!r}")
+    if len(comments) > max_rows:
+        raise ValueError(f"{len(comments)} comments: at most {max_rows} a file")
+    return comments
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def results_frame(comments: Sequence[str], results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per comment, in upload order: decision, flagged labels, the six scores."""
+    return pd.DataFrame(
+        [
+            {
+                "comment_text": comment,
+                "decision": result["decision"],
+                "labels": ", ".join(result["labels"]),
+                **{label: round(float(result["scores"][label]), 4) for label in LABELS},
+                "request_id": result["request_id"],
+            }
+            for comment, result in zip(comments, results, strict=True)
+        ]
+    )
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def feedback_payload(
+    predicted: Sequence[str], correct: bool, true_labels: Sequence[str] | None
+) -> tuple[bool, list[str]]:
+    """``correct`` and the true labels to send: a "correct" mark confirms the labels shown;
+    an "incorrect" one must name labels that differ from them."""
+    if correct:
+        return True, sorted(predicted)
+    labels = sorted(true_labels or [])
+    if labels == sorted(predicted):
+        raise ValueError("the true labels you picked are the predicted ones: pick what is right")
+    return False, labels
