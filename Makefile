@@ -4,7 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQS := $(wildcard requirements/*.txt) pyproject.toml
+REQS := $(filter-out requirements/sam.txt,$(wildcard requirements/*.txt)) pyproject.toml
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# sam reads these; nothing here talks to AWS
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
 .DEFAULT_GOAL := help
 
@@ -20,10 +24,19 @@ $(STAMP): $(REQS)
 
 venv: $(STAMP) ## create .venv and install everything (only when requirements change)
 
-lint: venv ## ruff check + format check + cfn-lint on template.yaml
+$(SAM_STAMP): requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt
+	touch $(SAM_STAMP)
+
+validate: venv $(SAM_STAMP) ## cfn-lint + sam validate --lint on template.yaml (sam in .venv-sam)
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+lint: venv validate ## ruff check + format check + template validation
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cfn-lint template.yaml
 
 format: venv ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -57,7 +70,10 @@ bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bund
 bench-aggregator: venv ## aggregator benchmark -> bench/results/aggregator.json
 	$(PY) -m bench.aggregator
 
-clean: ## remove local state (venv, bundles, W&B offline runs, caches)
-	rm -rf $(VENV) artifacts .local wandb .pytest_cache .ruff_cache
+package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> bench/results/package.json
+	$(PY) -m bench.package
 
-.PHONY: help venv lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean
+clean: ## remove local state (venv, bundles, W&B offline runs, caches)
+	rm -rf $(VENV) $(SAM_VENV) artifacts .local wandb .pytest_cache .ruff_cache
+
+.PHONY: help venv validate package-size lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean

@@ -16,12 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import LambdaContext, percentiles_ms, write_results
+from bench.package import deployment_size
 
 REPO = Path(__file__).resolve().parents[1]
 N = 300
@@ -48,35 +48,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def deployment_size(target: Path) -> dict:
-    """requirements/lambda.txt for Lambda (arm64, python3.12 on AL2023) plus functions/."""
-    subprocess.run(
-        [
-            sys.executable, "-m", "pip", "install", "-q", "--no-compile",
-            "-r", str(REPO / "requirements/lambda.txt"), "--target", str(target),
-            "--platform", "manylinux_2_28_aarch64", "--platform", "manylinux2014_aarch64",
-            "--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:",
-        ],
-        check=True,
-    )  # fmt: skip
-    for package in ("moderation", "api", "aggregator"):
-        source = REPO / "functions" / package
-        if source.exists():
-            shutil.copytree(source, target / package, ignore=shutil.ignore_patterns("__pycache__"))
-    unzipped = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-    archive = target.with_suffix(".zip")
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in target.rglob("*"):
-            if path.is_file():
-                zf.write(path, path.relative_to(target))
-    return {
-        "unzipped_mb": round(unzipped / 1e6, 1),
-        "zipped_mb": round(archive.stat().st_size / 1e6, 1),
-        "target_unzipped_mb": 100,
-        "lambda_limit_unzipped_mb": 250,
-    }
 
 
 def main() -> None:

@@ -171,8 +171,11 @@ def patch_moto_transactions() -> None:
 def moto(
     port: Annotated[int, typer.Option(envvar="MOTO_PORT")] = 5000,
     state_dir: Annotated[Path, typer.Option(envvar="LOCAL_STATE_DIR")] = Path(".local"),
+    host: Annotated[str, typer.Option(envvar="MOTO_HOST", help="0.0.0.0 in containers")] = (
+        "127.0.0.1"
+    ),
 ) -> None:
-    """Run moto's server on 127.0.0.1 with its state replayed from STATE_DIR."""
+    """Run moto's server (loopback by default) with its state replayed from STATE_DIR."""
     state_dir.mkdir(parents=True, exist_ok=True)
     ready = state_dir / "moto.ready"
     ready.unlink(missing_ok=True)
@@ -186,7 +189,7 @@ def moto(
     patch_moto_transactions()
     patch_moto_recorder()
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     if after:
         started = time.perf_counter()
@@ -196,7 +199,7 @@ def moto(
             after, before, time.perf_counter() - started,
         )  # fmt: skip
     ready.write_text(str(os.getpid()))
-    logger.info("moto: serving AWS on http://127.0.0.1:%d (state in %s)", port, state_dir)
+    logger.info("moto: serving AWS on http://%s:%d (state in %s)", host, port, state_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

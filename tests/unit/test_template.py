@@ -54,3 +54,110 @@ def test_model_bucket_is_private_encrypted_and_versioned():
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     assert bucket["BucketEncryption"]
+
+
+TEMPLATE = load_template()
+API = RESOURCES["ModerationApi"]["Properties"]
+
+
+def test_every_route_but_health_needs_an_api_key_with_a_usage_plan():
+    assert API["Auth"]["ApiKeyRequired"] is True
+    events = RESOURCES["ApiFunction"]["Properties"]["Events"]
+    open_routes = [
+        (e["Properties"]["Path"], e["Properties"]["Method"])
+        for e in events.values()
+        if e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
+    ]
+    assert open_routes == [("/health", "GET")]
+    plan = API["Auth"]["UsagePlan"]
+    assert plan["Throttle"]["RateLimit"] > 0 and plan["Quota"]["Limit"] > 0
+
+
+def test_api_has_cors_for_the_ui_origin_and_access_logs_without_bodies():
+    assert API["Cors"]["AllowOrigin"] == {"Sub": "'${UiOrigin}'"}
+    log_format = API["AccessLogSetting"]["Format"]
+    assert "$context.requestId" in log_format and "$context.status" in log_format
+    assert "requestBody" not in log_format and "responseBody" not in log_format
+    assert RESOURCES["ApiAccessLogs"]["Properties"]["RetentionInDays"] > 0
+
+
+def test_globals_pin_runtime_architecture_tracing_and_powertools():
+    function = TEMPLATE["Globals"]["Function"]
+    assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    variables = function["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] and variables["POWERTOOLS_LOGGER_LOG_EVENT"] == (
+        "false"
+    )
+
+
+def test_api_deploys_as_a_canary_that_its_alarms_roll_back():
+    props = RESOURCES["ApiFunction"]["Properties"]
+    assert props["AutoPublishAlias"] == "live"
+    alarms = {a["Ref"] for a in props["DeploymentPreference"]["Alarms"]}
+    assert alarms == {"ApiErrorsAlarm", "ApiLatencyAlarm"}
+
+
+def test_alarms_cover_errors_throttles_dead_letters_and_p99_latency():
+    alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {(a["Namespace"], a["MetricName"], str(a["Dimensions"][0]["Value"])) for a in alarms}
+    for function in ("ApiFunction", "AggregatorFunction"):
+        assert ("AWS/Lambda", "Errors", str({"Ref": function})) in watched
+        assert ("AWS/Lambda", "Throttles", str({"Ref": function})) in watched
+    assert any(m == "ApproximateNumberOfMessagesVisible" for _, m, _ in watched)
+    (latency,) = [a for a in alarms if a["MetricName"] == "Latency"]
+    assert latency["ExtendedStatistic"] == "p99"
+    assert latency["Threshold"] == {"Ref": "LatencyObjectiveMs"}
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def test_functions_read_only_the_registry_and_bundles_of_the_model_bucket():
+    for function in ("ApiFunction", "AggregatorFunction"):
+        s3 = [s for s in statements(function) if str(s["Action"]).startswith("s3:")]
+        assert s3 and all(s["Action"] == "s3:GetObject" for s in s3), function
+        for resource in s3[0]["Resource"]:
+            assert resource["Sub"].startswith("${ModelBucket.Arn}/"), resource
+
+
+def test_dashboard_role_only_reads_the_aggregates_table():
+    role = RESOURCES["DashboardRole"]["Properties"]
+    (policy,) = role["Policies"]
+    dynamodb = [
+        s for s in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in s["Action"])
+    ]  # fmt: skip
+    (statement,) = dynamodb
+    assert set(statement["Action"]) <= {
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"
+    }  # fmt: skip
+    assert statement["Resource"] == {"GetAtt": "AggregatesTable.Arn"}
+    assert any("AmazonSSMManagedInstanceCore" in str(arn) for arn in role["ManagedPolicyArns"])
+
+
+def test_dashboard_instance_has_no_ssh_and_opens_only_its_ports_to_the_allowed_cidr():
+    ingress = RESOURCES["DashboardSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert {(r["FromPort"], r["ToPort"]) for r in ingress} == {(8501, 8501), (8502, 8502)}
+    assert all(r["CidrIp"] == {"Ref": "AllowedCidr"} for r in ingress)
+    launch = RESOURCES["DashboardLaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert "KeyName" not in launch and launch["MetadataOptions"]["HttpTokens"] == "required"
+    assert "22" not in str(ingress)
+
+
+def test_no_table_or_bucket_is_publicly_writable():
+    for name, resource in RESOURCES.items():
+        if resource["Type"] in ("AWS::DynamoDB::ResourcePolicy", "AWS::DynamoDB::Table"):
+            assert "ResourcePolicy" not in resource.get("Properties", {}), name
+        if resource["Type"] == "AWS::S3::BucketPolicy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                if statement.get("Principal") == "*":
+                    assert statement["Effect"] == "Deny", name
+
+
+def test_parameters_and_outputs_a_deployment_needs():
+    assert {"Stage", "ModelAlias", "TextRetentionDays", "AllowedCidr"} <= set(
+        TEMPLATE["Parameters"]
+    )
+    assert {"ApiUrl", "DashboardUrl", "ModeratorUiUrl"} <= set(TEMPLATE["Outputs"])
+    retention = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert retention["TEXT_RETENTION_DAYS"] == {"Ref": "TextRetentionDays"}
+    assert retention["REQUIRE_API_KEY"] == "true"
