@@ -24,7 +24,7 @@ from moderation.errors import (
     RegistryError,
 )
 from moderation.labels import LABELS
-from moderation.registry import ModelRegistry
+from moderation.registry import ModelRegistry, RegistryEntry
 from moderation.settings import Settings
 from moderation.store import DuplicateRequest, PredictionStore
 from moderation.text import normalize_text, text_hash
@@ -35,7 +35,11 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d7f4e-8a53-4f53-9d0e-2b1c1f6a9e11")
 
 class ModelHolder:
     """Loads the served model once per container; after a failure, retries at most every
-    ``retry_seconds`` so a model promoted later is picked up without a restart."""
+    ``retry_seconds`` so a model promoted later is picked up without a restart.
+
+    A warm container re-reads the alias every ``model_refresh_seconds``: a newly promoted
+    version is loaded and swapped in; one that fails to load (corrupt, mismatched) is refused
+    with a logged error and the version already loaded keeps serving."""
 
     def __init__(
         self, settings: Settings, registry: ModelRegistry | None = None, retry_seconds: float = 30
@@ -46,6 +50,8 @@ class ModelHolder:
         self._scorer: Scorer | None = None
         self._error: str | None = None
         self._failed_at = 0.0
+        self._checked_at = 0.0
+        self._refused: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -54,6 +60,11 @@ class ModelHolder:
 
     def get(self) -> Scorer:
         if self._scorer is not None:
+            if self._refresh_due() and self._lock.acquire(blocking=False):
+                try:
+                    self._refresh()
+                finally:
+                    self._lock.release()
             return self._scorer
         with self._lock:
             if self._scorer is None and time.monotonic() - self._failed_at >= self.retry_seconds:
@@ -62,11 +73,19 @@ class ModelHolder:
             raise ModelUnavailable(self._error or "model not loaded")
         return self._scorer
 
+    def _refresh_due(self) -> bool:
+        every = self.settings.model_refresh_seconds
+        return bool(every) and time.monotonic() - self._checked_at >= every
+
+    def _download(self, entry: RegistryEntry) -> Scorer:
+        folder = self.registry.download(entry, self.settings.model_cache_dir)
+        return load_bundle(folder, entry.bundle_sha256, verified=True)
+
     def _load(self) -> None:
         try:
             entry = self.registry.resolve(self.target)
-            folder = self.registry.download(entry, self.settings.model_cache_dir)
-            self._scorer = load_bundle(folder, entry.bundle_sha256, verified=True)
+            self._scorer = self._download(entry)
+            self._checked_at = time.monotonic()
             self._error = None
             logger.info("serving model %s %s", entry.model_name, entry.version)
         except (RegistryError, BundleError) as exc:
@@ -76,6 +95,28 @@ class ModelHolder:
         if self._scorer is None:
             self._failed_at = time.monotonic()
             logger.error(self._error)
+
+    def _refresh(self) -> None:
+        self._checked_at = time.monotonic()
+        current = self._scorer.version if self._scorer else None
+        try:
+            entry = self.registry.resolve(self.target)
+        except Exception as exc:  # noqa: BLE001 - the registry is unreachable: keep serving
+            logger.warning("could not re-read %r, still serving %s: %s", self.target, current, exc)
+            return
+        if entry.version in (current, self._refused):
+            return
+        try:
+            scorer = self._download(entry)
+        except Exception as exc:  # noqa: BLE001 - a bad bundle never replaces a good one
+            self._refused = entry.version
+            logger.error(
+                "refused model %s behind %r (%s: %s); still serving %s",
+                entry.version, self.target, type(exc).__name__, exc, current,
+            )  # fmt: skip
+            return
+        self._scorer, self._refused = scorer, None
+        logger.info("now serving model %s %s (was %s)", entry.model_name, entry.version, current)
 
     def status(self) -> tuple[Scorer | None, str | None]:
         try:

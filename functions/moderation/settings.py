@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     model_bucket: str = "toxic-moderation-models"
     model_alias: str = "production"
     model_version: str | None = Field(None, description="pin a version (vN) instead of alias")
+    model_refresh_seconds: float = Field(
+        300, ge=0, description="how often a warm container re-reads the alias (0: never)"
+    )
     model_cache_dir: Path = Field(Path("/tmp/toxic-model"), description="bundle download dir")
 
     # store

@@ -1,0 +1,196 @@
+"""The local stack as child processes, as ``make run`` starts it: moto's server (the AWS
+stand-in), the model bootstrap, the API under uvicorn, the stream runner feeding the
+aggregator, and optionally the moderator UI and the dashboard under Streamlit. The end-to-end
+tests and the load benchmark start it on free loopback ports."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from moderation.settings import Settings
+from moderation.store import deserialize
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} not ready within {timeout:.0f} s")
+
+
+@dataclass
+class LocalStack:
+    env: dict[str, str]
+    logs: Path
+    api_url: str = ""
+    web_url: str = ""
+    dashboard_url: str = ""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, command: list[str], **env: str) -> None:
+        log = (self.logs / f"{name}.log").open("w")
+        self.processes[name] = subprocess.Popen(
+            command, cwd=REPO, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def items(self, kind: str) -> list[dict]:
+        """Every item of ``kind`` (prediction, feedback) in the prediction log."""
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(
+                TableName=Settings().predictions_table,
+                FilterExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "type"},
+                ExpressionAttributeValues={":t": {"S": kind}},
+            )
+        )
+        return [deserialize(item) for page in pages for item in page["Items"]]
+
+    def aggregate_totals(self, counters: list[str]) -> dict[str, int]:
+        """Counter totals over every hourly bucket of every version (ALL)."""
+        pages = (
+            self.client("dynamodb")
+            .get_paginator("query")
+            .paginate(
+                TableName=Settings().aggregates_table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": "hour#ALL"}},
+                ProjectionExpression=", ".join(f"#c{i}" for i in range(len(counters))),
+                ExpressionAttributeNames={f"#c{i}": name for i, name in enumerate(counters)},
+            )
+        )
+        totals = dict.fromkeys(counters, 0)
+        for page in pages:
+            for item in page["Items"]:
+                for name, value in deserialize(item).items():
+                    totals[name] += int(value)
+        return totals
+
+    def wait_for_aggregator(self, timeout: float = 180) -> None:
+        """Until every logged prediction and feedback is counted in the aggregates."""
+
+        def caught_up() -> bool:
+            totals = self.aggregate_totals(["requests", "feedback"])
+            return totals == {
+                "requests": len(self.items("prediction")),
+                "feedback": len(self.items("feedback")),
+            }
+
+        wait_until(caught_up, "the aggregator catching up with the log", timeout)
+
+    def seed(self, count: int) -> None:
+        """Real test-set comments, feedback and review decisions through the API, then wait
+        until the aggregator has counted them (``make seed-traffic``)."""
+        subprocess.run(
+            [sys.executable, "-m", "training.localstack", "seed", "--count", str(count)],
+            cwd=REPO,
+            env={**self.env, "API_URL": self.api_url},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        self.wait_for_aggregator()
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> LocalStack:
+    """Start the services on free loopback ports, serving the latest bundle in
+    ``artifacts_dir`` (trained there if there is none). On failure, stops what started and
+    raises with every service's log tail."""
+    moto_port = free_port()
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "MOTO_PORT": str(moto_port),
+        "LOCAL_STATE_DIR": str(state),
+        "ARTIFACTS_DIR": str(artifacts_dir),
+        "MODEL_CACHE_DIR": str(state / "model-cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("AWS_SESSION_TOKEN", None)
+    stack = LocalStack(env=env, logs=state)
+    try:
+        stack.start("moto", [sys.executable, "-m", "training.localstack", "moto"])
+        subprocess.run(
+            [sys.executable, "-m", "training.localstack", "bootstrap"],
+            cwd=REPO, env=env, check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        api_port = free_port()
+        stack.api_url = f"http://127.0.0.1:{api_port}"
+        stack.start("api", [str(BIN / "uvicorn"), "api.app:app", "--host", "127.0.0.1",
+                            "--port", str(api_port), "--no-access-log"])  # fmt: skip
+        stack.start(
+            "streams", [sys.executable, "-m", "training.localstack", "streams", "--interval", "0.2"]
+        )
+        ready = [("api", f"{stack.api_url}/health")]
+        if with_ui:
+            web_port, dashboard_port = free_port(), free_port()
+            stack.web_url = f"http://127.0.0.1:{web_port}"
+            stack.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
+            streamlit = [str(BIN / "streamlit"), "run", "--server.headless", "true",
+                         "--browser.gatherUsageStats", "false", "--server.address",
+                         "127.0.0.1", "--server.port"]  # fmt: skip
+            stack.start("web", [*streamlit, str(web_port), "web/app.py"], API_URL=stack.api_url)
+            stack.start("dashboard", [*streamlit, str(dashboard_port), "dashboard/app.py"])
+            ready += [
+                ("web", f"{stack.web_url}/_stcore/health"),
+                ("dashboard", f"{stack.dashboard_url}/_stcore/health"),
+            ]
+        for name, url in ready:
+            wait_until(lambda u=url: httpx.get(u, timeout=2).status_code == 200, name)
+    except (TimeoutError, subprocess.CalledProcessError) as exc:
+        logs = "\n".join(f"--- {name}\n{stack.log(name)}" for name in stack.processes)
+        stack.stop()
+        detail = getattr(exc, "stderr", b"") or b""
+        raise RuntimeError(
+            f"local stack did not start: {exc}\n{detail.decode(errors='replace')[-3000:]}\n{logs}"
+        ) from exc
+    return stack
