@@ -241,7 +241,7 @@ class Scorer:
                 Explanation(
                     ngram=(gram := self._ngram_text(int(idx[i]))),
                     weight=round(float(contributions[i]), 6),
-                    spans=_find_spans(gram, folded, origin),
+                    spans=_find_spans(gram, folded, origin, word=int(idx[i]) < self._n_word),
                 )
                 for i in order
                 if contributions[i] > 0
@@ -271,8 +271,18 @@ def _fold_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(pieces), origin
 
 
-def _find_spans(gram: str, folded: str, origin: list[int], limit: int = 5) -> list[tuple[int, int]]:
-    pattern = r"\s+".join(re.escape(part) for part in gram.split(" "))
+# Between two tokens of a word n-gram lies anything the tokenizer skips: punctuation,
+# spaces, one-character words ("you are a fool" -> "are fool").
+_WORD_GAP = r"(?:\W|(?<!\w)\w(?!\w))+"
+
+
+def _find_spans(
+    gram: str, folded: str, origin: list[int], word: bool = False, limit: int = 5
+) -> list[tuple[int, int]]:
+    if word:
+        pattern = _WORD_GAP.join(rf"(?<!\w){re.escape(part)}(?!\w)" for part in gram.split(" "))
+    else:
+        pattern = r"\s+".join(re.escape(part) for part in gram.split(" "))
     spans = []
     for match in re.finditer(pattern, folded):
         if match.end() > match.start():

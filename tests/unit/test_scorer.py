@@ -107,6 +107,18 @@ def test_explanations_point_at_the_offending_words(scorer):
     assert any("idiot" in normalize_text(text[s:e]) for i in explanation for s, e in i.spans)
 
 
+def test_every_explained_ngram_is_found_in_the_text_across_punctuation(scorer):
+    # word bigrams skip punctuation and one-letter words: "shut up, you" gives "up you"
+    text = "Shut up, you are a STUPID idiot!!"
+    explained = scorer.explain(text, ["toxic", "insult"], top_k=10)
+    items = [item for label in explained.values() for item in label]
+    assert items
+    for item in items:
+        assert item.spans, f"{item.ngram!r} has no span in the text"
+    word_spans = [text[s:e] for i in items if " " in i.ngram for s, e in i.spans]
+    assert any("," in span for span in word_spans) or any(" a " in s for s in word_spans)
+
+
 class TestBehaviour:
     """Made-With-ML style behavioural checks on the trained model."""
 
