@@ -54,8 +54,9 @@ register: venv ## register the latest bundle in the S3 registry (MODEL_BUCKET)
 promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=production]
 	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production)
 
-run: venv ## the local stack: moto (AWS) on :5000, model bootstrap, API on :8000 (Ctrl-C stops)
-	@echo "Starting: moto (AWS stand-in) on http://127.0.0.1:5000, API on http://127.0.0.1:8000 (docs: /docs)"
+run: venv ## the local stack: moto :5000, model bootstrap, API :8000, UI :8501, dashboard :8502
+	@echo "Starting: moto (AWS stand-in) http://127.0.0.1:5000, API http://127.0.0.1:8000 (docs: /docs),"
+	@echo "          moderator UI http://127.0.0.1:8501, dashboard http://127.0.0.1:8502 (Ctrl-C stops)"
 	$(VENV)/bin/honcho -e local.env start
 
 seed-traffic: venv ## send COUNT (default 500) real comments + feedback through the running API
@@ -70,10 +71,25 @@ bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bund
 bench-aggregator: venv ## aggregator benchmark -> bench/results/aggregator.json
 	$(PY) -m bench.aggregator
 
+bench-dashboard: venv ## dashboard main page for 24 h after 10k and 200k predictions -> bench/results/dashboard.json
+	$(PY) -m bench.dashboard
+
+bench: venv ## every benchmark, then the side-by-side comparison -> bench/results/ (summary.md)
+	$(PY) -m bench.all
+
+bench-load: venv ## locust load test on the local stack + log/aggregate consistency -> bench/results/load.json
+	$(PY) -m bench.load
+
+bench-compare: venv ## this system vs scikit-learn vs alt-profanity-check -> bench/results/compare.json
+	$(PY) -m bench.compare
+
+security: venv ## pip-audit over every requirements file (needs PyPI's JSON API) + secret scan
+	bash .ci/security
+
 package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> bench/results/package.json
 	$(PY) -m bench.package
 
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) $(SAM_VENV) artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv validate package-size lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean
+.PHONY: help venv validate package-size bench bench-dashboard bench-load bench-compare security lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean

@@ -147,8 +147,8 @@ def run_level(api_url: str, users: int, max_requests: int, max_seconds: int) -> 
 def verify(stack, accepted: list[str]) -> dict:
     """The log holds each accepted prediction exactly once; the aggregates match the log."""
     stack.wait_for_aggregator(timeout=600)
-    predictions = stack.items("prediction")
-    feedback = stack.items("feedback")
+    predictions = stack.items("prediction", ["request_id", "decision", "labels", "cached"])
+    feedback = stack.items("feedback", ["request_id"])
     logged = Counter(p["request_id"] for p in predictions)
     direct = {"requests": len(predictions), "feedback": len(feedback),
               "cache_hits": sum(bool(p.get("cached")) for p in predictions)}  # fmt: skip

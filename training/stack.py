@@ -29,7 +29,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
+def wait_until(
+    check: Callable[[], bool], what: str, timeout: float = 90, interval: float = 0.25
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -37,7 +39,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 90) -> Non
                 return
         except (httpx.HTTPError, OSError):
             pass
-        time.sleep(0.25)
+        time.sleep(interval)
     raise TimeoutError(f"{what} not ready within {timeout:.0f} s")
 
 
@@ -108,11 +110,11 @@ class LocalStack:
         def caught_up() -> bool:
             totals = self.aggregate_totals(["requests", "feedback"])
             return totals == {
-                "requests": len(self.items("prediction")),
-                "feedback": len(self.items("feedback")),
+                "requests": self.count("prediction"),
+                "feedback": self.count("feedback"),
             }
 
-        wait_until(caught_up, "the aggregator catching up with the log", timeout)
+        wait_until(caught_up, "the aggregator catching up with the log", timeout, interval=1)
 
     def seed(self, count: int) -> None:
         """Real test-set comments, feedback and review decisions through the API, then wait
