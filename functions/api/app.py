@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
 from api import errors
 from api.schemas import (
@@ -86,6 +87,14 @@ async def blocking(request: Request, function: Any, *args: Any) -> Any:
     return await run_in_threadpool(function, *args)
 
 
+def _routed(scope: dict) -> bool:
+    """Whether a route takes this method at this path: the router answers the rest (404,
+    405), rather than a 415 that would tell a ``PUT /health`` caller to change its body."""
+    if "app" not in scope:  # not behind Starlette: guard everything
+        return True
+    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+
+
 class RequestGuard:
     """Pure ASGI middleware (no BaseHTTPMiddleware: it costs ~1 ms a request): checks JSON
     content type, body size and UTF-8 before routing, and writes one access log line per
@@ -106,7 +115,7 @@ class RequestGuard:
             await send(message)
 
         try:
-            if scope["method"] in ("POST", "PUT", "PATCH"):
+            if scope["method"] in ("POST", "PUT", "PATCH") and _routed(scope):
                 await self._guarded(scope, receive, send_and_watch)
             else:
                 await self.app(scope, receive, send_and_watch)

@@ -65,7 +65,14 @@ async def validation_handler(_request: Request, exc: RequestValidationError) -> 
 
 
 async def http_handler(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    # FastAPI raises 400 only when it cannot parse a body (e.g. JSON nested past Python's
+    # recursion limit): the same problem, and code, as any malformed JSON.
+    codes = {
+        400: "malformed_json",
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+    }
     return error_response(
         exc.status_code,
         codes.get(exc.status_code, "http_error"),

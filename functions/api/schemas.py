@@ -2,11 +2,34 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from moderation.labels import Decision, Label
+from moderation.text import normalize_text
 
 Scores = dict[Label, float]
+
+
+def _valid_unicode(value: str) -> str:
+    """Refuse lone surrogates (a JSON "\\ud800" escape decodes to one): like invalid UTF-8,
+    they are not text, and no store can log them (DynamoDB strings are UTF-8)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"holds a lone surrogate at position {exc.start}: not valid Unicode"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class Strict(BaseModel):
@@ -21,26 +44,31 @@ class PredictOptionsBase(Strict):
     store_text: bool = Field(True, description="false: log the comment's hash, never its text")
 
 
+def _blank(value: str) -> bool:
+    """Nothing left for the model: empty, whitespace, or only invisible characters."""
+    return not normalize_text(value)
+
+
 def _check_text(value: str) -> str:
-    if not value.strip():
+    if _blank(value):
         raise ValueError("must not be empty or whitespace only")
     return value
 
 
 class PredictCreate(PredictOptionsBase):
-    comment_text: str = Field(description="the comment, at most MAX_COMMENT_CHARS characters")
+    comment_text: Text = Field(description="the comment, at most MAX_COMMENT_CHARS characters")
 
     _not_blank = field_validator("comment_text")(_check_text)
 
 
 class BatchCreate(PredictOptionsBase):
-    comments: list[str] = Field(description="1..MAX_BATCH comments, answered in input order")
+    comments: list[Text] = Field(description="1..MAX_BATCH comments, answered in input order")
 
     @field_validator("comments")
     @classmethod
     def _each_not_blank(cls, values: list[str]) -> list[str]:
         for index, value in enumerate(values):
-            if not value.strip():
+            if _blank(value):
                 raise ValueError(f"comments[{index}] must not be empty or whitespace only")
         return values
 
@@ -69,12 +97,12 @@ class BatchPublic(BaseModel):
 
 
 class FeedbackCreate(Strict):
-    request_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    request_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
     correct: bool
     true_labels: list[Label] | None = Field(
         None, description="the right labels; default: the predicted ones if correct"
     )
-    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
 
 
 class FeedbackPublic(BaseModel):
@@ -88,14 +116,14 @@ class ReviewDecisionCreate(Strict):
         description="approve: the comment is fine; reject: the flagged labels are right; "
         "relabel: true_labels are right"
     )
-    moderator: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    moderator: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
     true_labels: list[Label] | None = None
-    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
 
 
 class ReviewItem(BaseModel):
     request_id: str
-    comment_text: str | None
+    comment_text: str | None = Field(None, description="null when logged with store_text false")
     scores: Scores
     labels: list[Label]
     decision: Decision

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
 
     # api
     max_comment_chars: int = Field(10_000, ge=1)
-    max_body_bytes: int = Field(65_536, ge=1024)
+    # 128 KiB: 10,000 characters of emoji JSON-escaped by the client (\ud83d\udd25, 12 bytes
+    # each) must fit, whatever the client's JSON encoder does with non-ASCII
+    max_body_bytes: int = Field(131_072, ge=1024)
     max_batch: int = Field(100, ge=1)
     require_api_key: bool = Field(
         False, description="reject calls without an API Gateway key identity (true on AWS)"

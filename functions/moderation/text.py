@@ -24,11 +24,17 @@ def normalize_text(text: str) -> str:
     NFKC folds look-alike characters (full-width, ligatures, styled letters) into plain ones,
     invisible characters are dropped, case is folded and whitespace runs become one space.
     Lone surrogates (possible from JSON escapes) become U+FFFD so the result is always valid.
+
+    The result is a fixed point (``normalize_text(normalize_text(t)) == normalize_text(t)``):
+    invisibles go *before* NFKC, since one between a letter and a combining mark
+    ("e\u200b\u0301") would otherwise block their composition only until a second pass, and
+    NFKC runs again after lower-casing, which can make a pair composable ("\u03aa\u0301").
     """
-    if not text.isascii():
-        text = _SURROGATE.sub("\ufffd", text)
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-    return _WHITESPACE.sub(" ", text.lower()).strip()
+    if text.isascii():
+        return _WHITESPACE.sub(" ", text.lower()).strip()
+    text = _INVISIBLE.sub("", _SURROGATE.sub("\ufffd", text))
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).lower())
+    return _WHITESPACE.sub(" ", text).strip()
 
 
 def text_hash(normalized: str) -> str:
