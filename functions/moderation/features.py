@@ -46,6 +46,33 @@ def char_ngram_keys(normalized: str, n_min: int, n_max: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def char_ngram_keys_many(
+    normalized: list[str], n_min: int, n_max: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``char_ngram_keys`` of many comments at once: (keys, the comment each key is from).
+
+    One rolling hash over the concatenated code points; n-grams that would cross from one
+    comment into the next are dropped."""
+    encoded = [text.encode("utf-32-le", "surrogatepass") for text in normalized]
+    lengths = np.fromiter((len(e) // 4 for e in encoded), dtype=np.int64, count=len(encoded))
+    codes = np.frombuffer(b"".join(encoded), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+    doc_of = np.repeat(np.arange(len(encoded), dtype=np.int64), lengths)
+    end_of = np.repeat(np.cumsum(lengths), lengths)  # one past each position's comment
+    positions = np.arange(codes.size, dtype=np.int64)
+    keys, docs = [], []
+    rolling = codes
+    for n in range(1, n_max + 1):
+        if n > 1:
+            rolling = rolling[:-1] * _BASE + codes[n - 1 :]
+        if n >= n_min:
+            inside = positions[: rolling.size] + n <= end_of[: rolling.size]
+            keys.append(_fmix(rolling[inside] + np.uint64((n * _LEN_SALT) & _MASK64)))
+            docs.append(doc_of[: rolling.size][inside])
+    if not keys:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return np.concatenate(keys), np.concatenate(docs)
+
+
 def build_key_table(keys: np.ndarray, load: float = 0.35) -> tuple[np.ndarray, np.ndarray, int]:
     """Open-addressing (linear probing) table of ``keys`` -> their position in ``keys``.
 
@@ -72,10 +99,18 @@ def lookup_keys(
     keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray, bits: int
 ) -> np.ndarray:
     """Positions of the ``keys`` found in the table (misses dropped), vectorised probing."""
+    return lookup_keys_indexed(keys, table_keys, table_values, bits)[1]
+
+
+def lookup_keys_indexed(
+    keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(which of ``keys`` were found, their positions in the vocabulary)."""
     mask = (1 << bits) - 1
     slots = (keys >> np.uint64(64 - bits)).astype(np.int64)
     found_keys = table_keys[slots]
     hit = found_keys == keys
+    found = [np.flatnonzero(hit)]
     results = [table_values[slots[hit]]]
     pending = np.flatnonzero(~hit & (found_keys != 0))
     while pending.size:
@@ -83,6 +118,9 @@ def lookup_keys(
         slots[pending] = probe
         found_keys = table_keys[probe]
         hit = found_keys == keys[pending]
+        found.append(pending[hit])
         results.append(table_values[probe[hit]])
         pending = pending[~hit & (found_keys != 0)]
-    return results[0] if len(results) == 1 else np.concatenate(results)
+    if len(results) == 1:
+        return found[0], results[0]
+    return np.concatenate(found), np.concatenate(results)

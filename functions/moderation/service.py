@@ -211,10 +211,19 @@ class ModerationService:
         t0 = time.perf_counter()
         cached = self.store.cached_scores(cache_keys)
         t1 = time.perf_counter()
-        scored: dict[str, np.ndarray] = {}
-        for key, text in zip(cache_keys, normalized, strict=True):
-            if key not in cached and key not in scored:
-                scored[key] = scorer.score_normalized(text)
+        misses = dict.fromkeys(
+            (key, text) for key, text in zip(cache_keys, normalized, strict=True)
+            if key not in cached
+        )  # fmt: skip
+        scored: dict[str, np.ndarray] = dict(
+            zip(
+                [key for key, _ in misses],
+                scorer.score_many_normalized([text for _, text in misses])
+                if len(misses) > 1
+                else [scorer.score_normalized(text) for _, text in misses],
+                strict=True,
+            )
+        )
         t2 = time.perf_counter()
         override = (
             np.array(

@@ -263,7 +263,7 @@ LONG = "a" * 10_001
         ("/predict", b'{"comment_text": "hi"', None, 400, None),
         ("/predict", b'{"comment_text": "caf\xe9"}', None, 400, None),
         ("/predict", b"comment_text=hi", {"Content-Type": "text/plain"}, 415, None),
-        ("/predict", {"comment_text": "x" * 70_000}, None, 413, None),
+        ("/predict", {"comment_text": "x" * 140_000}, None, 413, None),
         ("/predict/batch", {"comments": []}, None, 422, "comments"),
         ("/predict/batch", {"comments": ["ok"] * 101}, None, 422, "comments"),
         ("/predict/batch", {"comments": ["ok", ""]}, None, 422, "comments"),

@@ -48,6 +48,17 @@ def test_parity_with_scikit_learn_on_real_comments(trained, scorer, jigsaw_test)
     assert np.abs(lean - reference).max() <= 1e-6
 
 
+def test_batch_scoring_equals_one_by_one(scorer, jigsaw_test):
+    # GIVEN real comments and the edge cases: empty after normalisation, one letter, emoji
+    texts = [*jigsaw_test["comment_text"].head(300), "", "\u200b", "a", "😀" * 40, "x" * 12_000]
+    # WHEN scored in one vectorised batch THEN each row is the one-by-one score
+    batch = scorer.score_many(texts)
+    single = np.vstack([scorer.score(text) for text in texts])
+    assert batch.shape == (len(texts), 6)
+    assert np.abs(batch - single).max() < 1e-12
+    assert scorer.score_many([]).shape == (0, 6)
+
+
 def test_serving_path_never_imports_scikit_learn_or_scipy(trained):
     code = (
         "import sys; from pathlib import Path; from moderation.bundle import load_bundle;"
