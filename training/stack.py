@@ -178,7 +178,8 @@ def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> Local
             stack.web_url = f"http://127.0.0.1:{web_port}"
             stack.dashboard_url = f"http://127.0.0.1:{dashboard_port}"
             streamlit = [str(BIN / "streamlit"), "run", "--server.headless", "true",
-                         "--browser.gatherUsageStats", "false", "--server.address",
+                         "--browser.gatherUsageStats", "false", "--client.toolbarMode",
+                         "minimal", "--server.address",
                          "127.0.0.1", "--server.port"]  # fmt: skip
             stack.start("web", [*streamlit, str(web_port), "web/app.py"], API_URL=stack.api_url)
             stack.start("dashboard", [*streamlit, str(dashboard_port), "dashboard/app.py"])

@@ -29,6 +29,11 @@ LATENCY_BIN_EDGES: tuple[float, ...] = tuple(
 RESOLUTIONS = {"minute": "%Y-%m-%dT%H:%M", "hour": "%Y-%m-%dT%H"}
 ALL_VERSIONS = "ALL"
 
+#: One item per model version (and ALL) holding every counter since the beginning: what the
+#: review-queue depth at any moment is derived from, in one read however long the history.
+LIFETIME = "lifetime"
+LIFETIME_BUCKET = "-"
+
 
 def score_bin(score: float) -> int:
     """Index of the score bin holding ``score`` (0..19)."""
@@ -68,7 +73,8 @@ def percentile_from_histogram(counts: Sequence[int], q: float) -> float | None:
 def all_counters() -> tuple[str, ...]:
     """Every counter a bucket holds. Buckets are created with all of them at zero, so an
     item's size (and the cost of reading it) does not grow with traffic."""
-    names = ["requests", "cache_hits", "review_in", "review_out", "feedback", "labelled"]
+    names = ["requests", "cache_hits", "review_in", "review_out", "review_removed"]
+    names += ["feedback", "labelled"]
     names += [f"decision_{d}" for d in DECISIONS]
     names += ["fb_correct", "fb_incorrect", "moderator_agree", "moderator_disagree"]
     names += [f"pos_{label}" for label in LABELS]
@@ -121,6 +127,23 @@ def feedback_counters(item: Mapping) -> dict[str, int]:
             )
             counters[f"{cell}_{label}"] = 1
     return counters
+
+
+def removal_counters(old_item: Mapping) -> dict[str, int]:
+    """What removing a logged item (TTL expiry) adds: a prediction still pending review
+    leaves the queue without a decision, so the queue depth must drop; nothing else."""
+    if old_item.get("type") == "prediction" and old_item.get("review_status") == "pending":
+        return {"review_removed": 1}
+    return {}
+
+
+def review_queue_change(counters: Mapping[str, int]) -> int:
+    """Net change of the review-queue depth that a bucket's counters record."""
+    return (
+        int(counters.get("review_in", 0))
+        - int(counters.get("review_out", 0))
+        - int(counters.get("review_removed", 0))
+    )
 
 
 def histogram(item: Mapping, prefix: str, bins: int) -> list[int]:

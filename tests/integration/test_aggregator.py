@@ -3,10 +3,11 @@ reordering, splitting and partial failure, and the local stream reader's checkpo
 
 import json
 import random
+from datetime import UTC, datetime
 
 import pytest
 
-from moderation.aggregation import ALL_VERSIONS, score_bin
+from moderation.aggregation import ALL_VERSIONS, review_queue_change, score_bin
 from moderation.errors import StoreUnavailable
 from tests.conftest import EVENTS
 from tests.integration.test_handler import LambdaContext
@@ -16,18 +17,25 @@ def load(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 
 
+def clear_caches() -> None:
+    """Forget the container-lifetime state: the store, the registry and recorded models."""
+    from aggregator import logic
+
+    for factory in (logic.get_aggregates, logic.get_registry, logic.get_model_recorder):
+        factory.cache_clear()
+
+
 @pytest.fixture
 def aggregator(stack):
-    from aggregator import logic
     from aggregator.handler import handler
 
-    logic.get_aggregates.cache_clear()
+    clear_caches()
     yield lambda event: handler(event, LambdaContext())
-    logic.get_aggregates.cache_clear()
+    clear_caches()
 
 
 def counters(stack) -> dict[tuple[str, str], dict]:
-    """Every aggregate bucket (dedupe markers left out), keyed by (pk, sk)."""
+    """Every aggregate bucket (dedupe markers and model records left out), keyed by (pk, sk)."""
     from moderation.store import deserialize
 
     table = stack.settings.aggregates_table
@@ -35,15 +43,13 @@ def counters(stack) -> dict[tuple[str, str], dict]:
     return {
         (i["pk"], i["sk"]): {k: v for k, v in i.items() if k not in ("pk", "sk")}
         for i in items
-        if not i["pk"].startswith("seen#")
+        if not i["pk"].startswith("seen#") and i["pk"] != "model"
     }
 
 
 def reset(stack) -> None:
     """Empty the aggregate table (and the store's memory of which buckets exist)."""
-    from aggregator import logic
-
-    logic.get_aggregates.cache_clear()
+    clear_caches()
     table = stack.settings.aggregates_table
     for item in stack.dynamodb.scan(TableName=table)["Items"]:
         stack.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
@@ -66,12 +72,31 @@ def test_event_fixtures_update_the_right_counters(aggregator, stack):
         assert counters(stack)[(f"{resolution}#{ALL_VERSIONS}", sk)]["requests"] == 2
 
 
-def test_modify_and_ttl_remove_change_nothing_and_replays_count_once(aggregator, stack):
+def test_modify_changes_nothing_and_replays_count_once(aggregator, stack):
     aggregator(load("stream_prediction_insert.json"))
     before = counters(stack)
-    for name in ("stream_modify.json", "stream_ttl_remove.json", "stream_prediction_insert.json"):
+    for name in ("stream_modify.json", "stream_prediction_insert.json"):
         assert aggregator(load(name)) == {"batchItemFailures": []}
     assert counters(stack) == before
+
+
+def test_ttl_removal_of_a_pending_review_leaves_the_queue_once(aggregator, stack):
+    # GIVEN a prediction waiting for review, counted into the queue
+    aggregator(load("stream_prediction_insert.json"))
+    assert counters(stack)[("lifetime#ALL", "-")]["review_in"] == 1
+    # WHEN TTL removes it while still pending, and the removal is redelivered
+    removal = load("stream_ttl_remove.json")
+    assert aggregator(removal) == {"batchItemFailures": []}
+    assert aggregator(removal) == {"batchItemFailures": []}
+    # THEN it left the queue once, in the bucket of the removal time, and nothing else moved
+    removed_at = datetime.fromtimestamp(
+        removal["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], UTC
+    )
+    lifetime = counters(stack)[("lifetime#v1", "-")]
+    assert lifetime["review_removed"] == 1 and lifetime["requests"] == 1
+    assert review_queue_change(lifetime) == 0
+    bucket = counters(stack)[("minute#v1", removed_at.strftime("%Y-%m-%dT%H:%M"))]
+    assert bucket["review_removed"] == 1 and bucket["requests"] == 0
 
 
 def live_records(client, stack) -> list[dict]:
@@ -132,6 +157,9 @@ class FlakyAggregates:
             raise StoreUnavailable("throttled")
         return self.real.apply(item_key, *args)
 
+    def __getattr__(self, name):  # model records and reads go to the real store
+        return getattr(self.real, name)
+
 
 def test_partial_failure_reports_only_failed_records_and_retry_completes(
     aggregator, client, stack, monkeypatch
@@ -165,7 +193,7 @@ def test_stream_reader_checkpoints_survive_a_restart(client, stack, tmp_path, mo
     from aggregator.handler import handler
     from aggregator.stream_reader import Checkpoints, StreamReader
 
-    logic.get_aggregates.cache_clear()
+    clear_caches()
 
     def reader(batch_size: int = 100) -> StreamReader:
         return StreamReader(
@@ -192,3 +220,78 @@ def test_stream_reader_checkpoints_survive_a_restart(client, stack, tmp_path, mo
     assert reader().poll() == 1  # retried from the failed record, counted once
     hour = next(v for k, v in counters(stack).items() if k[0] == "hour#ALL")
     assert hour["requests"] == 4
+
+
+def with_version(event: dict, version: str) -> dict:
+    event["Records"][0]["dynamodb"]["NewImage"]["model_version"] = {"S": version}
+    return event
+
+
+def test_first_record_of_a_version_records_its_bundle_reference(aggregator, stack, trained):
+    from moderation.aggregates import AggregateStore
+    from moderation.bundle import read_metadata
+
+    # GIVEN a prediction of the registered model v1 and one of an unregistered model
+    aggregator(load("stream_prediction_insert.json"))
+    aggregator(with_version(load("stream_cache_hit_insert.json"), "unregistered"))
+    # WHEN the dashboard lists the versions and reads their records
+    store = AggregateStore(stack.settings.aggregates_table, stack.dynamodb)
+    models = {m.version: m for m in store.models()}
+    # THEN v1 carries its bundle's thresholds and real-rate reference; unregistered has none
+    assert store.versions() == ["v1", "unregistered"]
+    reference = read_metadata(trained.bundle_dir).reference
+    v1 = models["v1"]
+    assert v1.reference_status == "recorded" and v1.model_name == "tfidf-nblr"
+    assert v1.reference_score_histograms == reference.score_histograms
+    assert v1.reference_positive_rate == pytest.approx(reference.positive_rate, abs=1e-6)
+    assert set(v1.thresholds) == set(reference.positive_rate)
+    assert models["unregistered"].reference_status == "none"
+    assert not models["unregistered"].has_reference
+
+
+def test_versions_is_one_query_not_a_scan(aggregator, stack):
+    from moderation.aggregates import AggregateStore
+
+    aggregator(load("stream_prediction_insert.json"))
+    calls = []
+
+    class Recording:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(stack.dynamodb, name)
+
+    assert AggregateStore(stack.settings.aggregates_table, Recording()).versions() == ["v1"]
+    assert calls == ["query"]
+
+
+def test_s3_failure_keeps_the_counts_and_the_reference_is_filled_in_later(stack):
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+    )
+
+    from aggregator.logic import REFERENCE_RETRY_S, ModelRecorder, count_record
+    from moderation.aggregates import AggregateStore
+    from moderation.registry import ModelRegistry
+
+    store = AggregateStore(stack.settings.aggregates_table, stack.dynamodb)
+    now = [0.0]
+    # GIVEN the model bucket unreadable (an S3 error on every call)
+    recorder = ModelRecorder(store, ModelRegistry("no-such-bucket", stack.s3), lambda: now[0])
+    records = [
+        DynamoDBRecord(load(name)["Records"][0])
+        for name in ("stream_prediction_insert.json", "stream_cache_hit_insert.json")
+    ]
+    # WHEN a prediction is counted
+    assert count_record(records[0], store, recorder) == "counted"
+    # THEN it is counted, and v1 is listed, its reference pending
+    assert counters(stack)[("lifetime#v1", "-")]["requests"] == 1
+    pending = store.model("v1")
+    assert pending.reference_status == "pending" and "no-such-bucket" in pending.reference_note
+    # WHEN S3 is back and the retry delay has passed, the next record fills the reference in
+    recorder.registry = ModelRegistry(stack.settings.model_bucket, stack.s3)
+    now[0] = REFERENCE_RETRY_S + 1
+    assert count_record(records[1], store, recorder) == "counted"
+    recorded = store.model("v1")
+    assert recorded.reference_status == "recorded" and recorded.reference_note is None
+    assert recorded.first_seen == pending.first_seen  # when v1 was first counted, kept
+    assert counters(stack)[("lifetime#v1", "-")]["requests"] == 2

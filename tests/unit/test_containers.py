@@ -111,8 +111,11 @@ def test_entrypoint_exists_and_its_imports_are_installed_by_the_image(app, port)
     steps = instructions(REPO / app / "Dockerfile")
     (command,) = [arg for op, arg in steps if op == "CMD"]
     workdir = [arg for op, arg in steps if op == "WORKDIR"][-1]
-    assert workdir == f"/app/{app}" and '"app.py"' in command
-    assert (REPO / app / "app.py").is_file()
+    (script,) = re.findall(r'"([\w/]*app\.py)"', command)
+    # the image copies the repository's <app>/ to /app/<app>/: the script must be that file
+    in_image = Path(workdir, script)
+    assert in_image.parts[:3] == ("/", "app", app), in_image
+    assert (REPO / Path(*in_image.parts[2:])).is_file()
     installed = closure(requirement_names(REPO / "requirements" / f"{app}.txt"))
     providers = metadata.packages_distributions()
     for module in imported_modules(app):

@@ -114,9 +114,14 @@ def test_alarms_cover_errors_throttles_dead_letters_and_p99_latency():
 def test_functions_read_only_the_registry_and_bundles_of_the_model_bucket():
     for function in ("ApiFunction", "AggregatorFunction"):
         s3 = [s for s in statements(function) if str(s["Action"]).startswith("s3:")]
-        assert s3 and all(s["Action"] == "s3:GetObject" for s in s3), function
-        for resource in s3[0]["Resource"]:
-            assert resource["Sub"].startswith("${ModelBucket.Arn}/"), resource
+        assert s3 and {s["Action"] for s in s3} <= {"s3:GetObject", "s3:ListBucket"}, function
+        for statement in s3:
+            if statement["Action"] == "s3:GetObject":
+                for resource in statement["Resource"]:
+                    assert resource["Sub"].startswith("${ModelBucket.Arn}/"), resource
+            else:  # listing only under the registry's version records
+                prefix = statement["Condition"]["StringLike"]["s3:prefix"]
+                assert prefix == "registry/versions/*"
 
 
 def test_dashboard_role_only_reads_the_aggregates_table():
