@@ -70,19 +70,32 @@ class LocalStack:
             aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def items(self, kind: str) -> list[dict]:
-        """Every item of ``kind`` (prediction, feedback) in the prediction log."""
-        pages = (
+    def _scan(self, kind: str, names: dict[str, str], **arguments: Any) -> Any:
+        return (
             self.client("dynamodb")
             .get_paginator("scan")
             .paginate(
                 TableName=Settings().predictions_table,
                 FilterExpression="#t = :t",
-                ExpressionAttributeNames={"#t": "type"},
+                ExpressionAttributeNames={"#t": "type", **names},
                 ExpressionAttributeValues={":t": {"S": kind}},
+                **arguments,
             )
         )
+
+    def items(self, kind: str, fields: list[str] | None = None) -> list[dict]:
+        """Every item of ``kind`` (prediction, feedback) in the prediction log, with only
+        ``fields`` when given (moto serialises every attribute value slowly)."""
+        names: dict[str, str] = {}
+        arguments: dict[str, Any] = {}
+        if fields:
+            names = {f"#f{i}": name for i, name in enumerate(fields)}
+            arguments["ProjectionExpression"] = ", ".join(names)
+        pages = self._scan(kind, names, **arguments)
         return [deserialize(item) for page in pages for item in page["Items"]]
+
+    def count(self, kind: str) -> int:
+        return sum(page["Count"] for page in self._scan(kind, {}, Select="COUNT"))
 
     def aggregate_totals(self, counters: list[str]) -> dict[str, int]:
         """Counter totals over every hourly bucket of every version (ALL)."""

@@ -24,7 +24,9 @@ def local_stack(tmp_path_factory, trained, session_env) -> Iterator[LocalStack]:
     stack.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, which the Lambda handler tests (Mangum runs its own loop) must not inherit.
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
