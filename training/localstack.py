@@ -109,7 +109,7 @@ def patch_moto_transactions() -> None:
     import copy as copy_module
 
     import moto.dynamodb.models as backend_module
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
     if getattr(backend_module, "_toxic_patched", False):
@@ -139,7 +139,11 @@ def patch_moto_transactions() -> None:
                 DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
             )
             bucket = table.items.get(hash_value)
-            current = bucket.get(range_value) if range_value is not None and bucket else bucket
+            # table.items is a defaultdict: a bucket can be an empty dict, which is no item
+            if range_value is None:
+                current = bucket if isinstance(bucket, Item) else None
+            else:
+                current = bucket.get(range_value) if isinstance(bucket, dict) else None
             touched.append((table, hash_value, range_value, copy_module.deepcopy(current)))
             if table.stream_shard is not None:
                 streams[id(table)] = (table.stream_shard, len(table.stream_shard.items))

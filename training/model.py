@@ -22,10 +22,13 @@ from moderation.text import WORD_PATTERN
 @dataclass(frozen=True)
 class Hyperparameters:
     word_ngram_range: tuple[int, int] = (1, 2)
-    word_max_features: int = 200_000
+    # Half the vocabulary of the first model (200k + 300k) scores the same, validation /
+    # test .97925 / .97429 against .97929 / .97431 (a 0.00004 gap, well inside noise), for
+    # half the bundle, a smaller hash table and a faster fit: leaner at no measured cost.
+    word_max_features: int = 100_000
     word_min_df: int = 2
     char_ngram_range: tuple[int, int] = (1, 5)
-    char_max_features: int = 300_000
+    char_max_features: int = 150_000
     char_min_df: int = 3
     # chosen on validation mean ROC-AUC: C 0.25 .97914, 0.35 .97929, 0.5 .97925, 1 .97885, 2 .97822
     C: float = 0.35

@@ -67,6 +67,26 @@ def test_failed_transaction_rolls_back_items_and_stream(table):
     assert stream_length(table) == before
 
 
+def test_rollback_next_to_an_empty_bucket_leaves_no_broken_item(table):
+    # GIVEN moto's item map holding an empty bucket for a key (its defaultdict makes them)
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    backend = dynamodb_backends["123456789012"]["us-east-1"]
+    backend.get_table("t").items[DynamoType({"S": "ghost"})]  # noqa: B018 - creates it
+    # WHEN a transaction writing that key fails and rolls back
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        table.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "ghost"}, "sk": {"S": "1"}}}},
+                {"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}},
+                         "ConditionExpression": "attribute_exists(pk)"}},
+            ]
+        )  # fmt: skip
+    # THEN reads that walk every item still work and see only the real one
+    assert [i["pk"]["S"] for i in table.scan(TableName="t")["Items"]] == ["a"]
+
+
 def test_successful_transaction_applies(table):
     table.transact_write_items(
         TransactItems=[
