@@ -42,7 +42,10 @@ format: venv ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint ## lint, then the whole test suite
+browser: ## Debian's chromium for the browser tests (apt-get, only when missing)
+	bash .ci/install-chromium
+
+test: lint browser ## lint, validate the template, then the whole test suite (browser tests too)
 	$(PY) -m pytest
 
 train: venv ## train on DATA_DIR, write a bundle to artifacts/bundles, track in W&B
@@ -92,4 +95,4 @@ package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> benc
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) $(SAM_VENV) artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv validate package-size bench bench-dashboard bench-load bench-compare security lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean
+.PHONY: help venv browser validate package-size bench bench-dashboard bench-load bench-compare security lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean

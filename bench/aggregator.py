@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.api import free_port
-from bench.common import LambdaContext, write_results
+from bench.common import LambdaContext, stop_process, write_results
 
 LABEL_RATES = (0.095, 0.01, 0.053, 0.003, 0.049, 0.009)
 
@@ -148,8 +148,7 @@ def main() -> None:
                                                  "target_ratio_at_most": 1.5}  # fmt: skip
         write_results("aggregator", results)
     finally:
-        moto.terminate()
-        moto.wait(10)
+        stop_process(moto)
 
 
 if __name__ == "__main__":

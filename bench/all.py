@@ -237,7 +237,9 @@ def main() -> None:
     runs: list[dict] = []
     started = None
     if not args.summary_only:
-        modules = [m for m in (args.only or MODULES) if m not in args.skip]
+        named = [m if m.startswith("bench.") else f"bench.{m}" for m in args.only]
+        skipped = {m if m.startswith("bench.") else f"bench.{m}" for m in args.skip}
+        modules = [m for m in (named or MODULES) if m not in skipped]
         missing = [m for m in modules if not available(m)]
         for module in missing:
             print(f"{module}: no such file, skipped")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import LambdaContext, percentiles_ms, write_results
+from bench.common import LambdaContext, percentiles_ms, stop_process, write_results
 from bench.package import deployment_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,8 +155,7 @@ def main() -> None:
         }
         write_results("api", results)
     finally:
-        moto.terminate()
-        moto.wait(10)
+        stop_process(moto)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

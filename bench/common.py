@@ -3,6 +3,7 @@
 import json
 import platform
 import resource
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,3 +56,13 @@ class LambdaContext:
     memory_limit_in_mb = 1024
     aws_request_id = "bench"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 30) -> None:
+    """Terminate a child server; kill it if it has not exited after ``grace_s``."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
