@@ -54,8 +54,8 @@ train: venv ## train on DATA_DIR, write a bundle to artifacts/bundles, track in 
 register: venv ## register the latest bundle in the S3 registry (MODEL_BUCKET)
 	$(PY) -m training.register
 
-promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=production]
-	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production)
+promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=production] [FORCE=1]
+	$(PY) -m training.promote --version $(VERSION) --alias $(or $(ALIAS),production) $(if $(FORCE),--force)
 
 run: venv ## the local stack: moto :5000, model bootstrap, API :8000, UI :8501, dashboard :8502
 	@echo "Starting: moto (AWS stand-in) http://127.0.0.1:5000, API http://127.0.0.1:8000 (docs: /docs),"
@@ -93,6 +93,6 @@ package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> benc
 	$(PY) -m bench.package
 
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
-	rm -rf $(VENV) $(SAM_VENV) artifacts .local wandb .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .venv-peer artifacts .local wandb .pytest_cache .ruff_cache
 
 .PHONY: help venv browser validate package-size bench bench-dashboard bench-load bench-compare security lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean

@@ -36,7 +36,7 @@ def invoke(stack):
 
 def test_every_api_event_is_valid_json_for_sam_local_invoke():
     names = sorted(p.name for p in EVENTS.glob("api_*.json"))
-    assert len(names) == 6
+    assert len(names) == 7  # one per endpoint
     for name in names:
         event = load_event(name)
         assert event["httpMethod"] in ("GET", "POST")
@@ -46,6 +46,12 @@ def test_every_api_event_is_valid_json_for_sam_local_invoke():
 def test_health_event(invoke):
     status, body = invoke(load_event("api_health.json"))
     assert status == 200 and body["model"]["version"] == "v1"
+
+
+def test_model_event(invoke, scorer):
+    status, body = invoke(load_event("api_model.json"))
+    assert status == 200 and body["version"] == "v1"
+    assert body["thresholds"] == scorer.metadata.thresholds
 
 
 def test_predict_event_logs_with_the_gateway_caller(invoke, stack):

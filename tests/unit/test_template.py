@@ -1,5 +1,7 @@
 """template.yaml keeps its promises: the schema, the stream mapping, least privilege."""
 
+import json
+
 from moderation.infra import load_template
 
 RESOURCES = load_template()["Resources"]
@@ -29,6 +31,9 @@ def test_stream_mapping_reports_partial_failures_and_dead_letters():
     assert props["BisectBatchOnFunctionError"] is True
     assert 0 < props["MaximumRetryAttempts"] <= 10
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    # inserts are counted and TTL removals leave the review queue: both must reach the handler
+    (pattern,) = props["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {"eventName": ["INSERT", "REMOVE"]}
 
 
 def test_no_function_has_wildcard_actions_or_resources():
@@ -86,7 +91,7 @@ def test_globals_pin_runtime_architecture_tracing_and_powertools():
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
     assert function["Tracing"] == "Active"
     variables = function["Environment"]["Variables"]
-    assert variables["POWERTOOLS_SERVICE_NAME"] and variables["POWERTOOLS_LOGGER_LOG_EVENT"] == (
+    assert variables["POWERTOOLS_LOG_LEVEL"] and variables["POWERTOOLS_LOGGER_LOG_EVENT"] == (
         "false"
     )
 
