@@ -7,8 +7,6 @@ cannot be read, the version is recorded without its reference (``pending``), the
 ahead, and a later record of that version (after ``REFERENCE_RETRY_S``) fills it in.
 """
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,11 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
 )
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from moderation.aggregates import AggregateStore, ModelRecord
 from moderation.aggregation import feedback_counters, prediction_counters, removal_counters
-from moderation.bundle import MANIFEST_FILE, METADATA_FILE, BundleMetadata, manifest_sha256
+from moderation.bundle import BundleMetadata
 from moderation.errors import BundleError, RegistryError
 from moderation.registry import ModelRegistry, RegistryEntry
 from moderation.settings import get_settings
@@ -48,33 +45,6 @@ def get_registry() -> ModelRegistry:
 
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-class ReferenceUnavailable(Exception):
-    """The registry or the bundle could not be read just now (S3 error): retry later."""
-
-
-def read_bundle_metadata(registry: ModelRegistry, entry: RegistryEntry) -> BundleMetadata:
-    """A registered bundle's ``metadata.json``, checked against its manifest and the manifest
-    against the bundle's content address (two GETs: ``manifest.json``, ``metadata.json``)."""
-    try:
-        manifest_raw = registry.s3.get_object(
-            Bucket=registry.bucket, Key=entry.prefix + MANIFEST_FILE
-        )["Body"].read()
-        metadata_raw = registry.s3.get_object(
-            Bucket=registry.bucket, Key=entry.prefix + METADATA_FILE
-        )["Body"].read()
-    except (ClientError, BotoCoreError) as exc:
-        raise ReferenceUnavailable(f"s3://{registry.bucket}/{entry.prefix}: {exc}") from exc
-    try:
-        manifest = json.loads(manifest_raw)
-        if manifest_sha256(manifest) != entry.bundle_sha256:
-            raise BundleError("manifest does not match the registered bundle")
-        if hashlib.sha256(metadata_raw).hexdigest() != manifest.get(METADATA_FILE):
-            raise BundleError("metadata.json fails its sha256 check")
-        return BundleMetadata.model_validate_json(metadata_raw)
-    except (ValueError, ValidationError) as exc:
-        raise BundleError(f"unreadable bundle metadata ({exc})") from exc
 
 
 def model_record(
@@ -122,9 +92,10 @@ def fetch_model_record(registry: ModelRegistry, version: str, first_seen: dateti
     except (ClientError, BotoCoreError) as exc:
         return model_record(version, first_seen, note=str(exc), pending=True)
     try:
-        metadata = read_bundle_metadata(registry, entry)
-    except ReferenceUnavailable as exc:
-        return model_record(version, first_seen, entry, note=str(exc), pending=True)
+        metadata = registry.metadata(entry)
+    except (ClientError, BotoCoreError) as exc:
+        note = f"s3://{registry.bucket}/{entry.prefix}: {exc}"
+        return model_record(version, first_seen, entry, note=note, pending=True)
     except BundleError as exc:
         logger.error("model %s: %s; recorded without a reference", version, exc)
         return model_record(version, first_seen, entry, note=str(exc))

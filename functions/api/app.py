@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
 
 from api import errors
 from api.schemas import (
@@ -92,7 +91,15 @@ def _routed(scope: dict) -> bool:
     405), rather than a 415 that would tell a ``PUT /health`` caller to change its body."""
     if "app" not in scope:  # not behind Starlette: guard everything
         return True
-    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+    router = scope["app"].router
+    patterns = getattr(router, "_guard_patterns", None)
+    if patterns is None:  # built once per app: per request a regex or two, not a full
+        patterns = {}  # match of every route (which the router then does again)
+        for route in router.routes:
+            for method in getattr(route, "methods", None) or ():
+                patterns.setdefault(method, []).append(route.path_regex)
+        router._guard_patterns = patterns
+    return any(p.match(scope["path"]) for p in patterns.get(scope["method"], ()))
 
 
 class RequestGuard:

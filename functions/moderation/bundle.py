@@ -181,7 +181,6 @@ class Scorer:
         self._char_vocabulary_text = char_vocabulary_text
         self._bits = spec.char_table_bits
         self.thresholds = np.array([metadata.thresholds[label] for label in LABELS])
-        self.block_thresholds = np.array([metadata.block_thresholds[label] for label in LABELS])
 
     @property
     def model_name(self) -> str:
@@ -200,10 +199,14 @@ class Scorer:
         values = (np.log(counts) + 1.0) * self._idf[unique]
         return unique, values / math.sqrt(float(values @ values))
 
+    def _word_ids(self, normalized: str) -> list[int]:
+        """Vocabulary positions of the comment's word n-grams (unknown ones dropped)."""
+        get = self._word_index.get
+        return [i for i in map(get, word_ngrams(normalized, self._word_range)) if i is not None]
+
     def features(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
         """Feature ids and TF-IDF values of a normalised comment."""
-        get = self._word_index.get
-        word_ids = [i for i in map(get, word_ngrams(normalized, self._word_range)) if i is not None]
+        word_ids = self._word_ids(normalized)
         keys = char_ngram_keys(normalized, self._char_min, self._char_max)
         char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
         w_idx, w_val = self._block(np.asarray(word_ids, dtype=np.int64), 0)
@@ -229,11 +232,10 @@ class Scorer:
         n_docs = len(normalized)
         if n_docs == 0:
             return np.empty((0, len(LABELS)))
-        get = self._word_index.get
         word_docs: list[int] = []
         word_ids: list[int] = []
         for doc, text in enumerate(normalized):
-            ids = [i for i in map(get, word_ngrams(text, self._word_range)) if i is not None]
+            ids = self._word_ids(text)
             word_ids += ids
             word_docs += [doc] * len(ids)
         keys, key_docs = char_ngram_keys_many(normalized, self._char_min, self._char_max)

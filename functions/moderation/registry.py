@@ -8,6 +8,7 @@ Layout in the model bucket:
   replaced by a single PUT: readers see the old or the new alias, never a gap.
 """
 
+import hashlib
 import json
 import logging
 import re
@@ -20,11 +21,14 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from moderation.bundle import (
     BUNDLE_FILES,
     MANIFEST_FILE,
+    METADATA_FILE,
+    BundleMetadata,
+    manifest_sha256,
     read_metadata,
     stamp_version,
     verify_bundle,
@@ -186,6 +190,25 @@ class ModelRegistry:
         return record
 
     # serving
+    def metadata(self, entry: RegistryEntry) -> BundleMetadata:
+        """A registered bundle's ``metadata.json`` alone (two small GETs, no weights), checked
+        against its manifest and the manifest against the bundle's address. S3 errors
+        propagate; bad content is a ``BundleError``."""
+        manifest_raw = self._get_bytes(entry.prefix + MANIFEST_FILE)
+        metadata_raw = self._get_bytes(entry.prefix + METADATA_FILE)
+        try:
+            manifest = json.loads(manifest_raw)
+            if manifest_sha256(manifest) != entry.bundle_sha256:
+                raise BundleError("manifest does not match the registered bundle")
+            if hashlib.sha256(metadata_raw).hexdigest() != manifest.get(METADATA_FILE):
+                raise BundleError("metadata.json fails its sha256 check")
+            return BundleMetadata.model_validate_json(metadata_raw)
+        except (ValueError, ValidationError) as exc:
+            raise BundleError(f"unreadable bundle metadata ({exc})") from exc
+
+    def _get_bytes(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
     def download(self, entry: RegistryEntry, cache_dir: Path) -> Path:
         """The bundle's files in ``cache_dir/<sha256>``, verified; reused when already there."""
         target = cache_dir / entry.bundle_sha256

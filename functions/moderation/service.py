@@ -211,19 +211,13 @@ class ModerationService:
         t0 = time.perf_counter()
         cached = self.store.cached_scores(cache_keys)
         t1 = time.perf_counter()
-        misses = dict.fromkeys(
-            (key, text) for key, text in zip(cache_keys, normalized, strict=True)
-            if key not in cached
-        )  # fmt: skip
-        scored: dict[str, np.ndarray] = dict(
-            zip(
-                [key for key, _ in misses],
-                scorer.score_many_normalized([text for _, text in misses])
-                if len(misses) > 1
-                else [scorer.score_normalized(text) for _, text in misses],
-                strict=True,
-            )
-        )
+        # one pass for a batch's misses; a lone comment takes the cheaper single path
+        misses = {k: t for k, t in zip(cache_keys, normalized, strict=True) if k not in cached}
+        if len(misses) > 1:
+            scores = scorer.score_many_normalized(list(misses.values()))
+        else:
+            scores = [scorer.score_normalized(text) for text in misses.values()]
+        scored: dict[str, np.ndarray] = dict(zip(misses, scores, strict=True))
         t2 = time.perf_counter()
         override = (
             np.array(
