@@ -1,6 +1,9 @@
 # Toxic-comment moderation service. `make help` lists the targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Python Lambda runs (3.12): python3.12 on PATH, else pyenv's, else plain python3 (the
+# venv check below then says which one it got).
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c '' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -17,6 +20,7 @@ help: ## list the targets
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; v = sys.version_info[:2]; v == (3, 12) or print(f"warning: .venv runs Python {v[0]}.{v[1]}; Lambda runs 3.12")' 
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev.txt
 	$(PY) -m pip install -q --no-deps -e .
@@ -45,8 +49,11 @@ format: venv ## apply ruff fixes and formatting
 browser: ## Debian's chromium for the browser tests (apt-get, only when missing)
 	bash .ci/install-chromium
 
-test: lint browser ## lint, validate the template, then the whole test suite (browser tests too)
+test: lint browser ## lint, validate the template, then every test layer (browser tests too)
 	$(PY) -m pytest
+
+test-fast: venv ## the unit layer alone (no data, no moto, no servers): the inner loop
+	$(PY) -m pytest tests/unit -q
 
 train: venv ## train on DATA_DIR, write a bundle to artifacts/bundles, track in W&B
 	$(PY) -m training.train
@@ -60,10 +67,10 @@ promote: venv ## point an alias at a version: make promote VERSION=v2 [ALIAS=pro
 run: venv ## the local stack: moto :5000, model bootstrap, API :8000, UI :8501, dashboard :8502
 	@echo "Starting: moto (AWS stand-in) http://127.0.0.1:5000, API http://127.0.0.1:8000 (docs: /docs),"
 	@echo "          moderator UI http://127.0.0.1:8501, dashboard http://127.0.0.1:8502 (Ctrl-C stops)"
-	$(VENV)/bin/honcho -e local.env start
+	$(VENV)/bin/honcho -e local.env -f local/Procfile start
 
 seed-traffic: venv ## send COUNT (default 500) real comments + feedback through the running API
-	$(PY) -m training.localstack seed --count $(or $(COUNT),500)
+	$(PY) -m local seed --count $(or $(COUNT),500)
 
 bench-model: venv ## model benchmark -> bench/results/model.json
 	$(PY) -m bench.model
@@ -95,4 +102,4 @@ package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> benc
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) $(SAM_VENV) .venv-peer artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv browser validate package-size bench bench-dashboard bench-load bench-compare security lint format test train register promote run seed-traffic bench-model bench-api bench-aggregator clean
+.PHONY: help venv browser validate package-size bench bench-dashboard bench-load bench-compare security lint format test test-fast train register promote run seed-traffic bench-model bench-api bench-aggregator clean

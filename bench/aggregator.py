@@ -21,29 +21,38 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.api import free_port
-from bench.common import LambdaContext, stop_process, write_results
+from bench.common import stop_process, write_results
+from local.lambda_context import LambdaContext
+from local.processes import free_port
 
 LABEL_RATES = (0.095, 0.01, 0.053, 0.003, 0.049, 0.009)
 
 
-def synthetic_item(rng: np.random.Generator, moment: datetime, index: int) -> dict:
+def synthetic_record(rng: np.random.Generator, moment: datetime, index: int):
+    """A logged prediction with real-rate labels and plausible scores and latency."""
     from moderation.labels import LABELS
+    from moderation.records import PredictionRecord
 
     scores = {label: float(rng.beta(0.3, 6)) for label in LABELS}
     labels = [label for label, rate in zip(LABELS, LABEL_RATES, strict=True) if rng.random() < rate]
     decision = "block" if len(labels) > 1 else ("review" if labels else "allow")
-    return {
-        "pk": f"bench-{index}", "sk": "PREDICTION", "type": "prediction",
-        "request_id": f"bench-{index}", "scores": scores, "labels": labels, "decision": decision,
-        "model_version": "v1", "latency_ms": float(rng.lognormal(1.0, 0.6)),
-        "cached": bool(rng.random() < 0.2),
-        "created_at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }  # fmt: skip
+    return PredictionRecord(
+        request_id=f"bench-{index}", input_hash=f"{index:064x}", scores=scores, labels=labels,
+        decision=decision, model_name="tfidf-nblr", model_version="v1",
+        latency_ms=float(rng.lognormal(1.0, 0.6)), cached=bool(rng.random() < 0.2),
+        created_at=moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        caller_id="bench", expires_at=int(moment.timestamp()) + 30 * 86_400,
+        review_status="pending" if decision == "review" else None, fingerprint=f"bench-{index}",
+    )  # fmt: skip
+
+
+def synthetic_item(rng: np.random.Generator, moment: datetime, index: int) -> dict:
+    """``synthetic_record`` as the DynamoDB item the API would have written."""
+    return synthetic_record(rng, moment, index).item()
 
 
 def stream_event(items: list[dict]) -> dict:
-    from moderation.store import serialize
+    from moderation.stores.dynamo import serialize
 
     return {
         "Records": [
@@ -62,19 +71,16 @@ def stream_event(items: list[dict]) -> dict:
 
 def bulk_fill(client, table: str, items: list[dict]) -> None:
     """Write the summed counters per bucket: the end state the handler would reach."""
-    from moderation.aggregation import ALL_VERSIONS, RESOLUTIONS, bucket_key, partition_key
-    from moderation.aggregation import prediction_counters as counters_of
-    from moderation.store import serialize
+    from moderation.buckets import all_counters, bucket_keys, prediction_counters
+    from moderation.records import PredictionRecord
+    from moderation.stores.dynamo import serialize
 
     sums: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for item in items:
-        moment = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
-        for resolution in RESOLUTIONS:
-            for version in (item["model_version"], ALL_VERSIONS):
-                sums[(partition_key(resolution, version), bucket_key(moment, resolution))].update(
-                    counters_of(item)
-                )
-    from moderation.aggregation import all_counters
+        record = PredictionRecord.model_validate(item)
+        moment = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+        for key in bucket_keys(moment, record.model_version):
+            sums[key].update(prediction_counters(record))
 
     for (pk, sk), counts in sums.items():
         # the same fixed shape as the handler's buckets: every counter, zeros included
@@ -91,7 +97,7 @@ def main() -> None:
         AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
     )  # fmt: skip
     moto = subprocess.Popen(
-        [sys.executable, "-m", "training.localstack", "moto", "--port", str(port),
+        [sys.executable, "-m", "local", "moto", "--port", str(port),
          "--state-dir", str(scratch)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -99,10 +105,10 @@ def main() -> None:
         import boto3
 
         from aggregator.handler import handler
-        from moderation.aggregates import AggregateStore
-        from moderation.infra import create_resources
+        from local.moto_server import wait_for_moto
+        from local.resources import create_resources
         from moderation.settings import Settings, get_settings
-        from training.localstack import wait_for_moto
+        from moderation.stores.aggregates import AggregateStore
 
         wait_for_moto(scratch)
         rng = np.random.default_rng(3)

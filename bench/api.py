@@ -11,7 +11,6 @@ for Lambda's arm64 python3.12 runtime; and peak memory. Targets: cold start < 1.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import LambdaContext, percentiles_ms, stop_process, write_results
+from bench.common import percentiles_ms, stop_process, write_results
 from bench.package import deployment_size
+from local.lambda_context import LambdaContext
+from local.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 N = 300
@@ -31,7 +32,7 @@ import json, sys, time, resource
 t0 = time.perf_counter()
 from api.handler import handler
 t1 = time.perf_counter()
-from bench.common import LambdaContext
+from local.lambda_context import LambdaContext
 event = json.loads(open(sys.argv[1]).read())
 response = handler(event, LambdaContext())
 t2 = time.perf_counter()
@@ -42,12 +43,6 @@ for i in range(200):
 print(json.dumps({"import_s": t1 - t0, "first_response_s": t2 - t1, "total_s": t2 - t0,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -65,14 +60,14 @@ def main() -> None:
     )
     bundle = latest_bundle(get_settings().artifacts_dir)
     moto = subprocess.Popen(
-        [sys.executable, "-m", "training.localstack", "moto", "--port", str(port),
+        [sys.executable, "-m", "local", "moto", "--port", str(port),
          "--state-dir", str(scratch / "state")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        from moderation.infra import create_resources
-        from moderation.registry import ModelRegistry
-        from training.localstack import wait_for_moto
+        from local.moto_server import wait_for_moto
+        from local.resources import create_resources
+        from moderation.stores.registry import ModelRegistry
 
         get_settings.cache_clear()
         settings = get_settings()
@@ -93,7 +88,7 @@ def main() -> None:
             for i in range(3)
         ]  # fmt: skip
 
-        from api.app import get_service
+        from api.deps import get_service
         from api.handler import handler
         from moderation.service import Timings
 

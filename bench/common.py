@@ -49,15 +49,6 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     return path
 
 
-class LambdaContext:
-    """The context attributes Powertools reads, for invoking handlers in-process."""
-
-    function_name = "bench"
-    memory_limit_in_mb = 1024
-    aws_request_id = "bench"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-
 def stop_process(process: subprocess.Popen, grace_s: float = 30) -> None:
     """Terminate a child server; kill it if it has not exited after ``grace_s``."""
     process.terminate()

@@ -5,7 +5,7 @@ takes them), in one run on this machine, three scorers are measured by the same 
 (bench/peer/measure.py), each in fresh processes of its own interpreter:
 
 - ``lean``: this system's scorer, the latest trained bundle (artifacts/bundles/LATEST) loaded
-  by moderation.bundle, numpy only, as the Lambda runs it;
+  by moderation.model.bundle, numpy only, as the Lambda runs it;
 - ``sklearn``: the same model as a scikit-learn pipeline (training.model.ToxicityPipeline, the
   object training fits and bench/model.py times). Training saves only the lean bundle, not the
   pipeline, and retraining takes minutes and 4 GB, so the pipeline is rebuilt from the bundle:
@@ -46,8 +46,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from bench.common import RESULTS, percentiles_ms, write_results
-from moderation.bundle import ARRAYS_FILE, CHAR_VOCAB_FILE, VOCAB_FILE, read_metadata
 from moderation.labels import LABELS
+from moderation.model.bundle import ARRAYS_FILE, CHAR_VOCAB_FILE, VOCAB_FILE, read_metadata
 from moderation.settings import get_settings
 from training.data import load_test
 from training.register import latest_bundle

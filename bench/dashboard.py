@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.aggregator import synthetic_item
+from bench.aggregator import synthetic_record
 from bench.common import write_results
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -31,54 +31,55 @@ REPEATS = 3
 SPREAD_S = 84_600
 
 
-def feedback_for(rng: np.random.Generator, items: list[dict], share: float = 0.05) -> list[dict]:
+def feedback_for(rng: np.random.Generator, records: list, share: float = 0.05) -> list:
     """Feedback on ``share`` of the predictions, 90% saying the model was right; moderator
     decisions on the ones sent to review, the rest from the API's callers."""
+    from moderation.records import FeedbackRecord
+
     feedback = []
-    for item in items:
+    for record in records:
         if rng.random() >= share:
             continue
         correct = bool(rng.random() < 0.9)
-        predicted = item["labels"]
+        predicted = record.labels
         truth = predicted if correct else (predicted[1:] if predicted else ["toxic"])
-        source = "moderator" if item["decision"] == "review" else "api"
-        feedback.append({
-            "pk": item["pk"], "sk": f"FEEDBACK#{source}", "type": "feedback", "source": source,
-            "correct": correct, "true_labels": truth, "predicted_labels": predicted,
-            "model_version": item["model_version"], "created_at": item["created_at"],
-        })  # fmt: skip
+        feedback.append(
+            FeedbackRecord(
+                request_id=record.request_id,
+                source="moderator" if record.decision == "review" else "api",
+                correct=correct, true_labels=truth, predicted_labels=predicted,
+                predicted_decision=record.decision, model_version=record.model_version,
+                created_at=record.created_at, fingerprint=record.request_id,
+            )
+        )  # fmt: skip
     return feedback
 
 
-def fill(client, table: str, items: list[dict], feedback: list[dict]) -> int:
+def fill(client, table: str, records: list, feedback: list) -> int:
     """Buckets (minute, hour, lifetime; version and ALL), markers and the model record."""
-    from moderation.aggregates import AggregateStore, ModelRecord
-    from moderation.aggregation import (
-        ALL_VERSIONS,
-        LIFETIME,
-        LIFETIME_BUCKET,
-        RESOLUTIONS,
+    from moderation.buckets import (
         all_counters,
-        bucket_key,
+        bucket_keys,
         feedback_counters,
-        partition_key,
+        marker_key,
         prediction_counters,
         score_histogram,
     )
     from moderation.labels import LABELS
-    from moderation.store import serialize
+    from moderation.records import PredictionRecord
+    from moderation.stores.aggregates import AggregateStore, ModelRecord
+    from moderation.stores.dynamo import serialize
 
     sums: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for item in [*items, *feedback]:
-        moment = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
+    for record in [*records, *feedback]:
+        moment = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
         counters = (
-            prediction_counters(item) if item["type"] == "prediction" else (feedback_counters(item))
+            prediction_counters(record)
+            if isinstance(record, PredictionRecord)
+            else feedback_counters(record)
         )
-        for version in (item["model_version"], ALL_VERSIONS):
-            for resolution in RESOLUTIONS:
-                key = (partition_key(resolution, version), bucket_key(moment, resolution))
-                sums[key].update(counters)
-            sums[(partition_key(LIFETIME, version), LIFETIME_BUCKET)].update(counters)
+        for key in bucket_keys(moment, record.model_version):
+            sums[key].update(counters)
     zeros = dict.fromkeys(all_counters(), 0)
     requests = [
         {"PutRequest": {"Item": serialize({"pk": pk, "sk": sk, **zeros, **counts})}}
@@ -87,9 +88,9 @@ def fill(client, table: str, items: list[dict], feedback: list[dict]) -> int:
     expires = int((datetime.now(UTC) + timedelta(days=7)).timestamp())
     requests += [
         {"PutRequest": {"Item": serialize(
-            {"pk": f"seen#{item['pk']}#{item['sk']}", "sk": "-", "expires_at": expires}
+            {**marker_key(f"{key['pk']}#{key['sk']}"), "expires_at": expires}
         )}}
-        for item in [*items, *feedback]
+        for key in (record.key() for record in [*records, *feedback])
     ]  # fmt: skip
     for offset in range(0, len(requests), 25):
         client.batch_write_item(RequestItems={table: requests[offset : offset + 25]})
@@ -137,9 +138,9 @@ def main() -> None:
     from moto import mock_aws
 
     from dashboard.queries import TimeRange, load_dashboard
-    from moderation.aggregates import AggregateStore
-    from moderation.infra import create_resources
+    from local.resources import create_resources
     from moderation.settings import Settings
+    from moderation.stores.aggregates import AggregateStore
 
     results: dict = {
         "moto": "in-process (mock_aws)",
@@ -155,7 +156,7 @@ def main() -> None:
             # the last 23.5 hours: still inside the page's 24 h window when the page is drawn
             # minutes later (the window moves with the clock)
             seconds = rng.integers(0, SPREAD_S, total)
-            items = [synthetic_item(rng, now - timedelta(seconds=int(s)), i)
+            items = [synthetic_record(rng, now - timedelta(seconds=int(s)), i)
                      for i, s in enumerate(seconds)]  # fmt: skip
             feedback = feedback_for(rng, items)
             started = time.perf_counter()

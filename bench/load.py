@@ -26,10 +26,10 @@ from pathlib import Path
 import gevent
 
 from bench.common import write_results
+from local.processes import start_stack
 from moderation.labels import DECISIONS, LABELS
 from moderation.settings import get_settings
 from training.data import load_test
-from training.stack import start_stack
 
 LEVELS = [(1, 300, 20), (4, 800, 25), (16, 1200, 30)]  # users, max requests, max seconds
 SEED = 11

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import peak_rss_mb, percentiles_ms, timed, write_results
-from moderation.bundle import load_bundle
+from moderation.model.bundle import load_bundle
 from moderation.settings import get_settings
 from moderation.text import normalize_text
 from training.data import load_test
@@ -26,7 +26,7 @@ from training.train import train
 LOAD_SNIPPET = """
 import time, json, sys
 t0 = time.perf_counter()
-from moderation.bundle import load_bundle
+from moderation.model.bundle import load_bundle
 t1 = time.perf_counter()
 scorer = load_bundle(__import__('pathlib').Path(sys.argv[1]))
 t2 = time.perf_counter()
@@ -39,7 +39,7 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_score_s": t3 - 
 LATENCY_SNIPPET = """
 import json, sys, time
 from pathlib import Path
-from moderation.bundle import load_bundle
+from moderation.model.bundle import load_bundle
 scorer = load_bundle(Path(sys.argv[1]))
 texts = json.loads(Path(sys.argv[2]).read_text())
 for text in texts[:50]:

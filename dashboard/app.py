@@ -11,10 +11,10 @@ import streamlit as st
 from dashboard import views
 from dashboard.queries import MINUTE, DashboardData, TimeRange, load_dashboard
 from dashboard.settings import get_dashboard_settings
-from moderation.aggregates import AggregateStore
-from moderation.aggregation import ALL_VERSIONS
+from moderation.buckets import ALL_VERSIONS
 from moderation.errors import StoreUnavailable
 from moderation.settings import get_settings
+from moderation.stores.aggregates import AggregateStore
 
 RANGES = {
     "Last hour": timedelta(hours=1),

@@ -1,6 +1,6 @@
 """The dashboard's figures from aggregate counters: plain functions on dicts and frames, no
 Streamlit, no AWS. Histogram percentiles, PSI and Jensen-Shannon come from the core
-(``moderation.aggregation``), the definitions the aggregator counts with."""
+(``moderation.buckets``, ``moderation.drift``), the definitions the aggregator counts with."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,19 +10,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from moderation.aggregates import ModelRecord
-from moderation.aggregation import (
+from moderation.buckets import (
     LATENCY_BINS,
     RESOLUTIONS,
     SCORE_BIN_EDGES,
     SCORE_BINS,
     histogram,
-    jensen_shannon,
     percentile_from_histogram,
-    psi,
     review_queue_change,
 )
+from moderation.drift import jensen_shannon, psi
 from moderation.labels import DECISIONS, LABELS
+from moderation.stores.aggregates import ModelRecord
 
 DriftStatus = Literal["ok", "watch", "alert"]
 PERCENTILES = (50, 95, 99)

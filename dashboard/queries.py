@@ -22,8 +22,8 @@ from typing import Literal
 import pandas as pd
 
 from dashboard.metrics import series_frame
-from moderation.aggregates import AggregateStore, ModelRecord
-from moderation.aggregation import ALL_VERSIONS, all_counters
+from moderation.buckets import ALL_VERSIONS, all_counters
+from moderation.stores.aggregates import AggregateStore, ModelRecord
 
 logger = logging.getLogger(__name__)
 

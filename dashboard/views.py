@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import charts, metrics
 from dashboard.queries import DashboardData
 from dashboard.settings import DashboardSettings
-from moderation.aggregation import ALL_VERSIONS
+from moderation.buckets import ALL_VERSIONS
 
 NO_DATA = "no data in this range"
 STATUS_BADGES = {"ok": "ok", "watch": "WATCH", "alert": "ALERT", None: "–"}

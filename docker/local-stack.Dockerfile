@@ -13,10 +13,11 @@ RUN pip install -r requirements/local-stack.txt
 COPY pyproject.toml template.yaml ./
 COPY functions functions
 COPY training training
+COPY local local
 RUN pip install --no-deps -e . && useradd --create-home --uid 10001 stack \
     && mkdir -p /state /app/artifacts && chown stack /state /app/artifacts
 USER stack
 EXPOSE 5000 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('HEALTH_URL', 'http://127.0.0.1:8000/health'), timeout=4)"]
-CMD ["python", "-m", "training.localstack", "--help"]
+CMD ["python", "-m", "local", "--help"]

@@ -23,6 +23,9 @@ from moderation.labels import LABELS
 
 SUFFIXES = ("", ".xz", ".gz", ".bz2", ".zip")
 REQUIRED = ("id", "comment_text", *LABELS)
+#: A small Jigsaw-format sample committed with the code (see its ATTRIBUTION.md): what the
+#: tests and a data-less ``make run`` train on.
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 
 
 @dataclass(frozen=True)

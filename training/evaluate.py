@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from moderation.aggregation import SCORE_BIN_EDGES, score_histogram
+from moderation.buckets import SCORE_BIN_EDGES, score_histogram
 from moderation.labels import LABELS
 
 #: Block only where validation precision reaches this; below it a human reviews.

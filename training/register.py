@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from moderation.errors import BundleError, RegistryError
-from moderation.registry import ModelRegistry
 from moderation.settings import get_settings
+from moderation.stores.registry import ModelRegistry
 from training.tracking import server_registry, sync_registry_link
 
 app = typer.Typer(add_completion=False, help=__doc__)

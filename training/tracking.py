@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Protocol
 
-from moderation.registry import AliasRecord, RegistryEntry
 from moderation.settings import Settings
+from moderation.stores.registry import AliasRecord, RegistryEntry
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from moderation.bundle import BundleMetadata, FeatureSpec, load_bundle, save_bundle
 from moderation.errors import DataError
 from moderation.labels import LABELS
+from moderation.model.bundle import BundleMetadata, FeatureSpec, load_bundle, save_bundle
 from moderation.settings import get_settings
 from moderation.text import normalize_text
 from training import data, evaluate, tracking

@@ -34,7 +34,7 @@ def api() -> ApiClient:
     return make_client()
 
 
-def attempt(call: Callable[..., T], *args: Any) -> T | None:
+def attempt[T](call: Callable[..., T], *args: Any) -> T | None:
     """Run an API call; on failure show its message in the page and return None."""
     try:
         return call(*args)

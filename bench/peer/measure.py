@@ -29,7 +29,7 @@ def load(system: str, model: str):
     if system == "lean":
         from pathlib import Path
 
-        from moderation.bundle import load_bundle
+        from moderation.model.bundle import load_bundle
 
         scorer = load_bundle(Path(model))
         return scorer.score, scorer.score_many

@@ -1,6 +1,5 @@
 """Lambda entry point: a DynamoDB Streams batch -> aggregate tables, partial batch response."""
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -9,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from aggregator.logic import count_record
+from aggregator.counting import count_record
+from moderation.log import logger
 
-logger = Logger(service="toxic-moderation-aggregator")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

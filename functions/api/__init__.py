@@ -1,1 +1,1 @@
-"""The moderation API: FastAPI app (``api.app``) and its Lambda handler (``api.handler``)."""
+"""The moderation API: FastAPI app (``api.main``) and its Lambda handler (``api.handler``)."""

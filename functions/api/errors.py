@@ -2,7 +2,6 @@
 
 Domain errors map to HTTP here, in one place; no stack trace ever reaches a caller."""
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,19 +12,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from moderation.errors import (
     Conflict,
     IdempotencyMismatch,
+    InvalidCursor,
     ModelUnavailable,
     ModerationError,
     NotFound,
     StoreUnavailable,
 )
-
-logger = logging.getLogger(__name__)
+from moderation.log import logger
 
 RETRY_AFTER_SECONDS = "2"
 _DOMAIN_STATUS: dict[type[ModerationError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
     IdempotencyMismatch: (422, "idempotency_key_reused"),
+    InvalidCursor: (422, "invalid_request"),
     ModelUnavailable: (503, "model_unavailable"),
     StoreUnavailable: (503, "store_unavailable"),
 }
@@ -43,6 +43,11 @@ def error_response(
     if request_id:
         body["request_id"] = request_id
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def invalid_field(loc: tuple[str, ...], problem: str, kind: str) -> RequestValidationError:
+    """A check a route makes beyond its schema, answered like the schema's own (422)."""
+    return RequestValidationError([{"loc": loc, "msg": problem, "type": kind}])
 
 
 def _field(loc: tuple[Any, ...]) -> str | None:
@@ -86,6 +91,9 @@ async def domain_handler(_request: Request, exc: ModerationError) -> JSONRespons
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
     if status >= 500:
         logger.warning("answering %s: %s", status, code)
+    if isinstance(exc, InvalidCursor):  # a query parameter's problem, shaped as one
+        detail = {"field": "cursor", "problem": str(exc)}
+        return error_response(status, code, f"cursor: {exc}", [detail])
     return error_response(status, code, str(exc), headers=headers)
 
 

@@ -3,7 +3,8 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
-from api.app import app, logger
+from api.main import app
+from moderation.log import logger
 
 _asgi = Mangum(app, lifespan="off")
 

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from moderation.labels import Decision, Label
+from moderation.model.explain import Explanation
 from moderation.text import normalize_text
 
 Scores = dict[Label, float]
@@ -71,12 +72,6 @@ class BatchCreate(PredictOptionsBase):
             if _blank(value):
                 raise ValueError(f"comments[{index}] must not be empty or whitespace only")
         return values
-
-
-class Explanation(BaseModel):
-    ngram: str
-    weight: float
-    spans: list[tuple[int, int]] = Field(description="[start, end) offsets in the comment")
 
 
 class PredictionPublic(BaseModel):

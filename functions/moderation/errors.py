@@ -39,3 +39,7 @@ class Conflict(ModerationError):
 
 class IdempotencyMismatch(ModerationError):
     """An Idempotency-Key reused with a different request body."""
+
+
+class InvalidCursor(ModerationError):
+    """A pagination cursor this API did not issue (or one that no longer fits the query)."""

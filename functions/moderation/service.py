@@ -1,13 +1,12 @@
-"""The moderation domain service: score, cache, log, feedback, reviews.
+"""The moderation domain service: score, cache, log, feedback, reviews, health.
 
-Plain functions and classes over two ports (the model holder and the store); the API routes
-only validate input, call these and shape the response.
+The API's routes only validate input, call these methods and shape the response; the model
+(``ModelHolder``) and the prediction log (``PredictionLog``) are handed in, so tests can
+give it fakes.
 """
 
 import hashlib
 import json
-import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,113 +15,25 @@ from typing import Any
 
 import numpy as np
 
-from moderation.bundle import Scorer, load_bundle
-from moderation.errors import (
-    BundleError,
-    IdempotencyMismatch,
-    ModelUnavailable,
-    RegistryError,
-)
+from moderation.errors import IdempotencyMismatch
 from moderation.labels import LABELS
-from moderation.registry import ModelRegistry, RegistryEntry
+from moderation.model.scorer import Scorer
+from moderation.model_holder import ModelHolder
+from moderation.records import (
+    FeedbackRecord,
+    PredictionRecord,
+    ReviewAction,
+    ReviewDecision,
+    ReviewStatus,
+)
 from moderation.settings import Settings
-from moderation.store import DuplicateRequest, PredictionStore
+from moderation.stores.prediction_log import CacheWrite, DuplicateRequest, PredictionLog
 from moderation.text import normalize_text, text_hash
 
-logger = logging.getLogger(__name__)
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d7f4e-8a53-4f53-9d0e-2b1c1f6a9e11")
 
-
-class ModelHolder:
-    """Loads the served model once per container; after a failure, retries at most every
-    ``retry_seconds`` so a model promoted later is picked up without a restart.
-
-    A warm container re-reads the alias every ``model_refresh_seconds``: a newly promoted
-    version is loaded and swapped in; one that fails to load (corrupt, mismatched) is refused
-    with a logged error and the version already loaded keeps serving."""
-
-    def __init__(
-        self, settings: Settings, registry: ModelRegistry | None = None, retry_seconds: float = 30
-    ) -> None:
-        self.settings = settings
-        self.registry = registry or ModelRegistry(settings.model_bucket)
-        self.retry_seconds = retry_seconds
-        self._scorer: Scorer | None = None
-        self._error: str | None = None
-        self._failed_at = 0.0
-        self._checked_at = 0.0
-        self._refused: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def target(self) -> str:
-        return self.settings.model_version or self.settings.model_alias
-
-    def get(self) -> Scorer:
-        if self._scorer is not None:
-            if self._refresh_due() and self._lock.acquire(blocking=False):
-                try:
-                    self._refresh()
-                finally:
-                    self._lock.release()
-            return self._scorer
-        with self._lock:
-            if self._scorer is None and time.monotonic() - self._failed_at >= self.retry_seconds:
-                self._load()
-        if self._scorer is None:
-            raise ModelUnavailable(self._error or "model not loaded")
-        return self._scorer
-
-    def _refresh_due(self) -> bool:
-        every = self.settings.model_refresh_seconds
-        return bool(every) and time.monotonic() - self._checked_at >= every
-
-    def _download(self, entry: RegistryEntry) -> Scorer:
-        folder = self.registry.download(entry, self.settings.model_cache_dir)
-        return load_bundle(folder, entry.bundle_sha256, verified=True)
-
-    def _load(self) -> None:
-        try:
-            entry = self.registry.resolve(self.target)
-            self._scorer = self._download(entry)
-            self._checked_at = time.monotonic()
-            self._error = None
-            logger.info("serving model %s %s", entry.model_name, entry.version)
-        except (RegistryError, BundleError) as exc:
-            self._error = f"no model for {self.target!r}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - S3 unreachable etc.: say why, never crash
-            self._error = f"no model for {self.target!r}: {type(exc).__name__}: {exc}"
-        if self._scorer is None:
-            self._failed_at = time.monotonic()
-            logger.error(self._error)
-
-    def _refresh(self) -> None:
-        self._checked_at = time.monotonic()
-        current = self._scorer.version if self._scorer else None
-        try:
-            entry = self.registry.resolve(self.target)
-        except Exception as exc:  # noqa: BLE001 - the registry is unreachable: keep serving
-            logger.warning("could not re-read %r, still serving %s: %s", self.target, current, exc)
-            return
-        if entry.version in (current, self._refused):
-            return
-        try:
-            scorer = self._download(entry)
-        except Exception as exc:  # noqa: BLE001 - a bad bundle never replaces a good one
-            self._refused = entry.version
-            logger.error(
-                "refused model %s behind %r (%s: %s); still serving %s",
-                entry.version, self.target, type(exc).__name__, exc, current,
-            )  # fmt: skip
-            return
-        self._scorer, self._refused = scorer, None
-        logger.info("now serving model %s %s (was %s)", entry.model_name, entry.version, current)
-
-    def status(self) -> tuple[Scorer | None, str | None]:
-        try:
-            return self.get(), None
-        except ModelUnavailable as exc:
-            return None, str(exc)
+#: label -> the n-grams behind its score, as plain dicts (``Explanation.model_dump()``)
+Explanations = dict[str, list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -139,6 +50,8 @@ class PredictOptions:
 
 @dataclass
 class Prediction:
+    """What a caller gets back for one comment."""
+
     request_id: str
     scores: dict[str, float]
     labels: list[str]
@@ -147,7 +60,7 @@ class Prediction:
     model_version: str
     cached: bool
     latency_ms: float
-    explanations: dict[str, list[dict[str, Any]]] | None = None
+    explanations: Explanations | None = None
 
 
 @dataclass
@@ -159,6 +72,26 @@ class Timings:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Health:
+    model_name: str | None
+    model_version: str | None
+    model_problem: str | None
+    store_reachable: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.model_problem is None and self.store_reachable
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    items: list[PredictionRecord]
+    explanations: dict[str, Explanations]
+    next_cursor: str | None
+    count: int
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -167,7 +100,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _explanations(scorer: Scorer, text: str, labels: list[str]) -> dict[str, list[dict]]:
+def _explanations(scorer: Scorer, text: str, labels: list[str]) -> Explanations:
     return {
         label: [item.model_dump() for item in items]
         for label, items in scorer.explain(text, labels).items()
@@ -178,11 +111,34 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def _prediction(record: PredictionRecord) -> Prediction:
+    return Prediction(
+        request_id=record.request_id,
+        scores={label: float(record.scores[label]) for label in LABELS},
+        labels=list(record.labels),
+        decision=record.decision,
+        model_name=record.model_name,
+        model_version=record.model_version,
+        cached=record.cached,
+        latency_ms=record.latency_ms,
+    )
+
+
 class ModerationService:
-    def __init__(self, model: ModelHolder, store: PredictionStore, settings: Settings) -> None:
+    def __init__(self, model: ModelHolder, store: PredictionLog, settings: Settings) -> None:
         self.model = model
         self.store = store
         self.settings = settings
+
+    def health(self) -> Health:
+        """Whether a model is served and the prediction log answers, and if not, why."""
+        scorer, problem = self.model.status()
+        return Health(
+            model_name=scorer.model_name if scorer else None,
+            model_version=(scorer.version or "unregistered") if scorer else None,
+            model_problem=problem,
+            store_reachable=self.store.ping(),
+        )
 
     def predict(
         self,
@@ -232,7 +188,8 @@ class ModerationService:
         now = _now()
         expires = int((now + timedelta(days=self.settings.text_retention_days)).timestamp())
         cache_expires = int((now + timedelta(days=self.settings.cache_ttl_days)).timestamp())
-        predictions, records, cache_hits = [], [], {}
+        records: list[PredictionRecord] = []
+        cache_hits: dict[str, int] = {}
         first_seen: set[str] = set()
         options_fingerprint = options.fingerprint()
         for i, key in enumerate(cache_keys):
@@ -240,43 +197,31 @@ class ModerationService:
             first_seen.add(key)
             values = np.asarray(cached[key]) if key in cached else scored[key]
             labels, decision = scorer.decide(values, override)
-            scores = {label: round(float(s), 6) for label, s in zip(LABELS, values, strict=True)}
-            latency_ms = round((time.perf_counter() - started) * 1000, 3)
-            prediction = Prediction(
-                request_id=request_ids[i],
-                scores=scores,
-                labels=labels,
-                decision=decision,
-                model_name=scorer.model_name,
-                model_version=version,
-                cached=is_hit,
-                latency_ms=latency_ms,
-            )
-            predictions.append(prediction)
             records.append(
-                {
-                    "type": "prediction",
-                    "request_id": request_ids[i],
-                    "comment_text": texts[i] if options.store_text else None,
-                    "text_stored": options.store_text,
-                    "input_hash": hashes[i],
-                    "scores": scores,
-                    "labels": labels,
-                    "decision": decision,
-                    "model_name": scorer.model_name,
-                    "model_version": version,
-                    "latency_ms": latency_ms,
-                    "cached": is_hit,
-                    "created_at": _iso(now),
-                    "caller_id": caller_id,
-                    "expires_at": expires,
-                    "threshold_overrides": options.thresholds,
-                    "review_status": "pending" if decision == "review" else None,
-                    "fingerprint": _fingerprint(hashes[i], options_fingerprint),
-                }
+                PredictionRecord(
+                    request_id=request_ids[i],
+                    comment_text=texts[i] if options.store_text else None,
+                    text_stored=options.store_text,
+                    input_hash=hashes[i],
+                    scores={
+                        label: round(float(s), 6) for label, s in zip(LABELS, values, strict=True)
+                    },
+                    labels=labels,
+                    decision=decision,
+                    model_name=scorer.model_name,
+                    model_version=version,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                    cached=is_hit,
+                    created_at=_iso(now),
+                    caller_id=caller_id,
+                    expires_at=expires,
+                    threshold_overrides=options.thresholds,
+                    review_status="pending" if decision == "review" else None,
+                    fingerprint=_fingerprint(hashes[i], options_fingerprint),
+                )
             )
             cache_hits[key] = cache_hits.get(key, 0) + (1 if key in cached else 0)
-        cache_writes = [
+        cache_writes: list[CacheWrite] = [
             (
                 key,
                 [float(s) for s in (cached[key] if key in cached else scored[key])],
@@ -288,6 +233,7 @@ class ModerationService:
         t3 = time.perf_counter()
         try:
             self.store.log(records, cache_writes)
+            predictions = [_prediction(record) for record in records]
         except DuplicateRequest:
             predictions = self._replay(records)
         t4 = time.perf_counter()
@@ -298,16 +244,18 @@ class ModerationService:
                 prediction.explanations = _explanations(scorer, text, prediction.labels)
         return predictions
 
-    def explain_reviews(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Review items with the n-grams behind each flagged label (served model; items whose
-        text was not stored have none)."""
-        scorer = self.model.get()
-        return [
-            {**item, "explanations": _explanations(scorer, item["comment_text"], item["labels"])}
-            if item.get("comment_text")
-            else item
-            for item in items
-        ]
+    def _replay(self, records: list[PredictionRecord]) -> list[Prediction]:
+        """The first response to a retried Idempotency-Key, rebuilt from the log."""
+        stored = self.store.get_predictions([r.request_id for r in records])
+        replayed = []
+        for record in records:
+            item = stored.get(record.request_id)
+            if item is None or item.fingerprint != record.fingerprint:
+                raise IdempotencyMismatch(
+                    "Idempotency-Key was already used with a different request body"
+                )
+            replayed.append(_prediction(item))
+        return replayed
 
     def model_card(self) -> dict[str, Any]:
         """What a caller needs to interpret scores: thresholds, rule and held-out metrics."""
@@ -331,30 +279,6 @@ class ModerationService:
             "metrics": metrics,
         }
 
-    def _replay(self, records: list[dict[str, Any]]) -> list[Prediction]:
-        """The first response to a retried Idempotency-Key, rebuilt from the log."""
-        stored = self.store.get_predictions([r["request_id"] for r in records])
-        replayed = []
-        for record in records:
-            item = stored.get(record["request_id"])
-            if item is None or item.get("fingerprint") != record["fingerprint"]:
-                raise IdempotencyMismatch(
-                    "Idempotency-Key was already used with a different request body"
-                )
-            replayed.append(
-                Prediction(
-                    request_id=item["request_id"],
-                    scores={label: float(item["scores"][label]) for label in LABELS},
-                    labels=list(item["labels"]),
-                    decision=item["decision"],
-                    model_name=item["model_name"],
-                    model_version=item["model_version"],
-                    cached=bool(item["cached"]),
-                    latency_ms=float(item["latency_ms"]),
-                )
-            )
-        return replayed
-
     def feedback(
         self,
         request_id: str,
@@ -362,67 +286,83 @@ class ModerationService:
         true_labels: list[str] | None,
         notes: str | None,
         source: str,
-        extra: dict[str, Any] | None = None,
+        caller_id: str | None = None,
     ) -> bool:
         """Record feedback on a logged prediction; False when it was already recorded."""
         prediction = self.store.get_prediction(request_id)
-        predicted = list(prediction["labels"])
+        predicted = list(prediction.labels)
         if true_labels is None:
             true_labels = predicted if correct else ([] if predicted else None)
-        record = {
-            "type": "feedback",
-            "request_id": request_id,
-            "source": source,
-            "correct": correct,
-            "true_labels": sorted(true_labels) if true_labels is not None else None,
-            "predicted_labels": predicted,
-            "predicted_decision": prediction["decision"],
-            "model_version": prediction["model_version"],
-            "notes": notes,
-            "created_at": _iso(_now()),
-            "fingerprint": _fingerprint(
+        record = FeedbackRecord(
+            request_id=request_id,
+            source=source,
+            correct=correct,
+            true_labels=sorted(true_labels) if true_labels is not None else None,
+            predicted_labels=predicted,
+            predicted_decision=prediction.decision,
+            model_version=prediction.model_version,
+            notes=notes,
+            caller_id=caller_id,
+            created_at=_iso(_now()),
+            fingerprint=_fingerprint(
                 str(correct), ",".join(sorted(true_labels or [])), notes or ""
             ),
-            **(extra or {}),
-        }
-        return self.store.add_feedback(request_id, record)
+        )
+        return self.store.add_feedback(record)
+
+    def reviews(
+        self, status: ReviewStatus, limit: int, cursor: str | None, explain: bool
+    ) -> ReviewPage:
+        """One page of the review queue (oldest first), the queue's size, and with
+        ``explain`` the n-grams behind each flagged label (items whose text was not stored
+        have none)."""
+        items, next_cursor = self.store.reviews(status, limit, cursor)
+        explanations: dict[str, Explanations] = {}
+        if explain:
+            scorer = self.model.get()
+            explanations = {
+                item.request_id: _explanations(scorer, item.comment_text, item.labels)
+                for item in items
+                if item.comment_text
+            }
+        return ReviewPage(items, explanations, next_cursor, self.store.count_reviews(status))
 
     def decide_review(
         self,
         request_id: str,
-        action: str,
+        action: ReviewAction,
         true_labels: list[str] | None,
         moderator: str,
         notes: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[ReviewDecision, bool]:
+        """Close a pending review; returns the decision and whether the model was right."""
         prediction = self.store.get_prediction(request_id)
-        predicted = sorted(prediction["labels"])
+        predicted = sorted(prediction.labels)
         if action == "approve":
             truth: list[str] = []
         elif action == "reject":
             truth = predicted
         else:
             truth = sorted(true_labels or [])
-        review = {
-            "action": action,
-            "true_labels": truth,
-            "moderator": moderator,
-            "notes": notes,
-            "decided_at": _iso(_now()),
-        }
-        feedback = {
-            "type": "feedback",
-            "request_id": request_id,
-            "source": "moderator",
-            "correct": truth == predicted,
-            "true_labels": truth,
-            "predicted_labels": predicted,
-            "predicted_decision": prediction["decision"],
-            "model_version": prediction["model_version"],
-            "moderator": moderator,
-            "notes": notes,
-            "created_at": review["decided_at"],
-            "fingerprint": _fingerprint(action, ",".join(truth), notes or ""),
-        }
-        self.store.decide_review(request_id, review, feedback)
-        return {**review, "request_id": request_id, "correct": feedback["correct"]}
+        review = ReviewDecision(
+            action=action,
+            true_labels=truth,
+            moderator=moderator,
+            notes=notes,
+            decided_at=_iso(_now()),
+        )
+        feedback = FeedbackRecord(
+            request_id=request_id,
+            source="moderator",
+            correct=truth == predicted,
+            true_labels=truth,
+            predicted_labels=predicted,
+            predicted_decision=prediction.decision,
+            model_version=prediction.model_version,
+            moderator=moderator,
+            notes=notes,
+            created_at=review.decided_at,
+            fingerprint=_fingerprint(action, ",".join(truth), notes or ""),
+        )
+        self.store.decide_review(review, feedback)
+        return review, feedback.correct

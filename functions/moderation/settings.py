@@ -1,6 +1,8 @@
-"""One settings object for every deployable, read from the environment (or a .env file).
+"""The core's settings (data, registry, store, API limits), read from the environment (or a
+.env file): the API, the aggregator, training and the local stack share them; the moderator
+UI and the dashboard have their own (``web/settings.py``, ``dashboard/settings.py``).
 
-Each field is documented in the README's environment table. AWS endpoints are not settings of
+Each field is documented in docs/configuration.md. AWS endpoints are not settings of
 ours: boto3 reads its standard ``AWS_ENDPOINT_URL`` (the local moto server) itself.
 """
 

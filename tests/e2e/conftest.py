@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.stack import REPO, LocalStack, start_stack
+from local.processes import REPO, LocalStack, start_stack
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -1,42 +1,20 @@
 """The stream aggregator against moto: events/ fixtures, exactly-once under redelivery,
 reordering, splitting and partial failure, and the local stream reader's checkpoints."""
 
-import json
 import random
 from datetime import UTC, datetime
 
 import pytest
 
-from moderation.aggregation import ALL_VERSIONS, review_queue_change, score_bin
-from moderation.errors import StoreUnavailable
-from tests.conftest import EVENTS
-from tests.integration.test_handler import LambdaContext
-
-
-def load(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
-
-
-def clear_caches() -> None:
-    """Forget the container-lifetime state: the store, the registry and recorded models."""
-    from aggregator import logic
-
-    for factory in (logic.get_aggregates, logic.get_registry, logic.get_model_recorder):
-        factory.cache_clear()
-
-
-@pytest.fixture
-def aggregator(stack):
-    from aggregator.handler import handler
-
-    clear_caches()
-    yield lambda event: handler(event, LambdaContext())
-    clear_caches()
+from local.lambda_context import LambdaContext
+from moderation.buckets import ALL_VERSIONS, review_queue_change, score_bin
+from tests.fakes import FlakyAggregates, forget_container_state
+from tests.paths import load_event as load
 
 
 def counters(stack) -> dict[tuple[str, str], dict]:
     """Every aggregate bucket (dedupe markers and model records left out), keyed by (pk, sk)."""
-    from moderation.store import deserialize
+    from moderation.stores.dynamo import deserialize
 
     table = stack.settings.aggregates_table
     items = [deserialize(i) for i in stack.dynamodb.scan(TableName=table)["Items"]]
@@ -49,7 +27,7 @@ def counters(stack) -> dict[tuple[str, str], dict]:
 
 def reset(stack) -> None:
     """Empty the aggregate table (and the store's memory of which buckets exist)."""
-    clear_caches()
+    forget_container_state()
     table = stack.settings.aggregates_table
     for item in stack.dynamodb.scan(TableName=table)["Items"]:
         stack.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
@@ -146,41 +124,26 @@ def test_redelivered_shuffled_and_split_batches_give_the_same_tables(aggregator,
     assert counters(stack) == clean
 
 
-class FlakyAggregates:
-    """The aggregate store failing for chosen items, at the client edge of the handler."""
-
-    def __init__(self, real, failing: set[str]) -> None:
-        self.real, self.failing = real, failing
-
-    def apply(self, item_key, *args):
-        if item_key in self.failing:
-            raise StoreUnavailable("throttled")
-        return self.real.apply(item_key, *args)
-
-    def __getattr__(self, name):  # model records and reads go to the real store
-        return getattr(self.real, name)
-
-
 def test_partial_failure_reports_only_failed_records_and_retry_completes(
     aggregator, client, stack, monkeypatch
 ):
-    from aggregator import logic
+    from aggregator import counting
 
     records = live_records(client, stack)
     aggregator({"Records": records})
     clean = counters(stack)
     reset(stack)
 
-    real = logic.get_aggregates()
+    real = counting.get_aggregates()
     victims = records[1:3]
     failing = {
         f"{r['dynamodb']['Keys']['pk']['S']}#{r['dynamodb']['Keys']['sk']['S']}" for r in victims
     }
-    monkeypatch.setattr(logic, "get_aggregates", lambda: FlakyAggregates(real, failing))
+    monkeypatch.setattr(counting, "get_aggregates", lambda: FlakyAggregates(real, failing))
     response = aggregator({"Records": records})
     reported = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert reported == {r["dynamodb"]["SequenceNumber"] for r in victims}
-    monkeypatch.setattr(logic, "get_aggregates", lambda: real)
+    monkeypatch.setattr(counting, "get_aggregates", lambda: real)
     retried = [r for r in records if r["dynamodb"]["SequenceNumber"] in reported]
     assert aggregator({"Records": retried}) == {"batchItemFailures": []}
     assert counters(stack) == clean
@@ -189,11 +152,11 @@ def test_partial_failure_reports_only_failed_records_and_retry_completes(
 def test_stream_reader_checkpoints_survive_a_restart(client, stack, tmp_path, monkeypatch):
     import boto3
 
-    from aggregator import logic
+    from aggregator import counting
     from aggregator.handler import handler
-    from aggregator.stream_reader import Checkpoints, StreamReader
+    from local.streams import Checkpoints, StreamReader
 
-    clear_caches()
+    forget_container_state()
 
     def reader(batch_size: int = 100) -> StreamReader:
         return StreamReader(
@@ -212,11 +175,11 @@ def test_stream_reader_checkpoints_survive_a_restart(client, stack, tmp_path, mo
     assert reader().poll() == 1  # a restarted reader resumes after the checkpoint
     assert reader().poll() == 0  # ...and repeats nothing
     fourth = client.post("/predict", json={"comment_text": "four"}).json()["request_id"]
-    real = logic.get_aggregates()
+    real = counting.get_aggregates()
     flaky = FlakyAggregates(real, {f"{fourth}#PREDICTION"})
-    monkeypatch.setattr(logic, "get_aggregates", lambda: flaky)
+    monkeypatch.setattr(counting, "get_aggregates", lambda: flaky)
     assert reader().poll() == 0  # failed: the checkpoint stays before it
-    monkeypatch.setattr(logic, "get_aggregates", lambda: real)
+    monkeypatch.setattr(counting, "get_aggregates", lambda: real)
     assert reader().poll() == 1  # retried from the failed record, counted once
     hour = next(v for k, v in counters(stack).items() if k[0] == "hour#ALL")
     assert hour["requests"] == 4
@@ -228,8 +191,8 @@ def with_version(event: dict, version: str) -> dict:
 
 
 def test_first_record_of_a_version_records_its_bundle_reference(aggregator, stack, trained):
-    from moderation.aggregates import AggregateStore
-    from moderation.bundle import read_metadata
+    from moderation.model.bundle import read_metadata
+    from moderation.stores.aggregates import AggregateStore
 
     # GIVEN a prediction of the registered model v1 and one of an unregistered model
     aggregator(load("stream_prediction_insert.json"))
@@ -250,7 +213,7 @@ def test_first_record_of_a_version_records_its_bundle_reference(aggregator, stac
 
 
 def test_versions_is_one_query_not_a_scan(aggregator, stack):
-    from moderation.aggregates import AggregateStore
+    from moderation.stores.aggregates import AggregateStore
 
     aggregator(load("stream_prediction_insert.json"))
     calls = []
@@ -269,9 +232,9 @@ def test_s3_failure_keeps_the_counts_and_the_reference_is_filled_in_later(stack)
         DynamoDBRecord,
     )
 
-    from aggregator.logic import REFERENCE_RETRY_S, ModelRecorder, count_record
-    from moderation.aggregates import AggregateStore
-    from moderation.registry import ModelRegistry
+    from aggregator.counting import REFERENCE_RETRY_S, ModelRecorder, count_record
+    from moderation.stores.aggregates import AggregateStore
+    from moderation.stores.registry import ModelRegistry
 
     store = AggregateStore(stack.settings.aggregates_table, stack.dynamodb)
     now = [0.0]

@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from botocore.exceptions import ClientError
 
 from moderation.labels import LABELS
+from tests.fakes import FailingWrites
 
 INSULT = "shut up, you stupid idiot, nobody wants your edits"
 POLITE = "I added a citation to the second paragraph."
@@ -31,12 +31,8 @@ def test_health_reports_model_and_store(client):
     }
 
 
-def test_without_a_model_health_says_why_and_predict_is_503(empty_stack):
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    client = TestClient(create_app())
+def test_without_a_model_health_says_why_and_predict_is_503(empty_stack, make_client):
+    client = make_client(empty_stack.service())
     health = client.get("/health")
     assert health.status_code == 503
     assert "alias 'production' is not set" in health.json()["reason"]
@@ -198,39 +194,9 @@ def test_idempotency_key_returns_first_response_without_second_log(client, stack
     assert len(stack.items("prediction")) == 3
 
 
-class FailingClient:
-    """The DynamoDB client with writes failing, injected at the client edge."""
-
-    def __init__(self, real, failures: int) -> None:
-        self.real, self.failures = real, failures
-
-    def _maybe_fail(self, operation: str) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise ClientError(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
-                operation,
-            )
-
-    def put_item(self, **kwargs):
-        self._maybe_fail("PutItem")
-        return self.real.put_item(**kwargs)
-
-    def transact_write_items(self, **kwargs):
-        self._maybe_fail("TransactWriteItems")
-        return self.real.transact_write_items(**kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
-def test_store_failure_answers_503_and_nothing_unlogged_is_returned(client, stack):
-    from api.app import get_service
-
-    service = get_service()
-    real = service.store.client
-    service.store._client = FailingClient(real, failures=1)
-    service.store.__dict__.pop("client", None)
+def test_store_failure_answers_503_and_nothing_unlogged_is_returned(stack, make_client):
+    failing = FailingWrites(stack.dynamodb, failures=1)
+    client = make_client(stack.service(failing))
     response = client.post("/predict", json={"comment_text": INSULT})
     assert_error_shape(response, 503, "store_unavailable")
     assert response.headers["Retry-After"]
@@ -239,7 +205,7 @@ def test_store_failure_answers_503_and_nothing_unlogged_is_returned(client, stac
     assert recovered.status_code == 200
     assert [i["request_id"] for i in stack.items("prediction")] == [recovered.json()["request_id"]]
     # a batch fails whole: no prediction of it is logged
-    service.store.client.failures = 1
+    failing.failures = 1
     batch = client.post("/predict/batch", json={"comments": [POLITE, INSULT, "third"]})
     assert_error_shape(batch, 503, "store_unavailable")
     assert len(stack.items("prediction")) == 1
@@ -303,12 +269,9 @@ def test_deeply_nested_json_is_a_clean_4xx(client, stack):
     assert stack.items() == []
 
 
-def test_api_key_is_required_when_configured(client, stack, monkeypatch):
-    from moderation.settings import get_settings
-
-    monkeypatch.setenv("REQUIRE_API_KEY", "true")
-    get_settings.cache_clear()
-    try:
+def test_api_key_is_required_when_configured(stack, service, make_client):
+    strict = stack.settings.model_copy(update={"require_api_key": True})
+    with make_client(service, strict) as client:
         refused = client.post("/predict", json={"comment_text": POLITE})
         assert_error_shape(refused, 401, "unauthorized")
         accepted = client.post(
@@ -316,12 +279,10 @@ def test_api_key_is_required_when_configured(client, stack, monkeypatch):
         )
         assert accepted.status_code == 200
         assert client.get("/health").status_code == 200
-    finally:
-        get_settings.cache_clear()
 
 
 def test_comment_text_never_appears_in_logs(client, caplog):
-    from api.app import logger
+    from moderation.log import logger
 
     secret = "zebra-unique-phrase you are a moron"
     with caplog.at_level("DEBUG"):

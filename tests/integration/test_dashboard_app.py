@@ -8,7 +8,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.integration.test_handler import LambdaContext
+from local.lambda_context import LambdaContext
+from tests.fakes import forget_container_state
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SECTIONS = ["Traffic", "Latency", "Target drift", "Live accuracy", "Review queue"]
@@ -27,12 +28,10 @@ def drain_stream(stack, tmp_path) -> int:
     Lambda's event source mapping (and ``make run``'s stream runner) does."""
     import boto3
 
-    from aggregator import logic
     from aggregator.handler import handler
-    from aggregator.stream_reader import Checkpoints, StreamReader
+    from local.streams import Checkpoints, StreamReader
 
-    for factory in (logic.get_aggregates, logic.get_registry, logic.get_model_recorder):
-        factory.cache_clear()
+    forget_container_state()
     reader = StreamReader(
         stack.settings.predictions_table,
         handler,

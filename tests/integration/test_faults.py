@@ -3,12 +3,9 @@ model promoted over a good one. (Aggregator redelivery, reordering, partial fail
 stream-runner restarts are in test_aggregator.py.)"""
 
 import logging
-import random
 
-from botocore.exceptions import ClientError
-
-from moderation.registry import ModelRegistry
-from moderation.settings import get_settings
+from moderation.stores.registry import ModelRegistry
+from tests.fakes import FlakyClient
 
 COMMENTS = [
     "thanks for fixing the citation",
@@ -17,47 +14,12 @@ COMMENTS = [
     "shut up, nobody asked you",
     "what a lovely photo of the bridge",
 ]
-CALLS = ("put_item", "transact_write_items", "batch_get_item", "get_item", "query")
 
 
-class FlakyClient:
-    """The real DynamoDB client, failing a share of its calls at random (throttling), as the
-    SDK would surface it after its own retries."""
-
-    def __init__(self, real, share: float, seed: int = 5) -> None:
-        self.real, self.share, self.random = real, share, random.Random(seed)
-        self.failed = 0
-
-    def __getattr__(self, name):
-        call = getattr(self.real, name)
-        if name not in CALLS:
-            return call
-
-        def maybe_failing(**kwargs):
-            if self.random.random() < self.share:
-                self.failed += 1
-                raise ClientError(
-                    {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name
-                )
-            return call(**kwargs)
-
-        return maybe_failing
-
-
-def flaky_store(share: float) -> FlakyClient:
-    from api.app import get_service
-
-    store = get_service().store
-    store.__dict__.pop("client", None)
-    real = store._client or store.client
-    store.__dict__.pop("client", None)
-    store._client = FlakyClient(real, share)
-    return store._client
-
-
-def test_with_a_third_of_store_calls_failing_no_unlogged_prediction_is_returned(client, stack):
+def test_with_a_third_of_store_calls_failing_no_unlogged_prediction_is_returned(stack, make_client):
     # GIVEN a store that fails a third of its calls
-    flaky = flaky_store(0.33)
+    flaky = FlakyClient(stack.dynamodb, 0.33)
+    client = make_client(stack.service(flaky))
     answered: list[str] = []
     statuses = []
     # WHEN mixed traffic arrives: single comments, batches and feedback
@@ -92,14 +54,11 @@ def test_with_a_third_of_store_calls_failing_no_unlogged_prediction_is_returned(
 
 
 def test_a_newly_promoted_model_is_picked_up_and_a_corrupt_one_is_refused(
-    client, stack, trained, monkeypatch, caplog
+    stack, trained, make_client, caplog
 ):
     # GIVEN the API serving v1, re-reading the alias on every request
-    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0.000001")
-    get_settings.cache_clear()
-    from api.app import get_service
-
-    get_service.cache_clear()
+    eager = stack.settings.model_copy(update={"model_refresh_seconds": 0.000001})
+    client = make_client(stack.service(settings=eager))
     assert client.post("/predict", json={"comment_text": "hello"}).json()["model_version"] == "v1"
     registry = ModelRegistry(stack.settings.model_bucket, stack.s3)
     # WHEN v2 is promoted THEN the warm API serves it without a restart

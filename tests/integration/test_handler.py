@@ -1,26 +1,12 @@
 """The Lambda handler (Mangum + Powertools) invoked with the API Gateway events in events/."""
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import EVENTS
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "toxic-moderation-api"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:api"
-    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
-
-
-def load_event(name: str, request_id: str | None = None) -> dict:
-    text = (EVENTS / name).read_text()
-    if request_id:
-        text = text.replace("REQUEST_ID", request_id)
-    return json.loads(text)
+from local.lambda_context import LambdaContext
+from moderation.labels import LABELS
+from tests.paths import EVENTS, load_event
 
 
 @pytest.fixture
@@ -70,12 +56,22 @@ def test_batch_feedback_and_review_events(invoke, stack):
     status, _ = invoke(load_event("api_feedback.json", target))
     assert status == 201 and len(stack.items("feedback")) == 1
 
+    # a polite comment with every threshold at 0 is flagged on every label but blocks on
+    # none: it waits for review, whatever the batch's comments got
+    flagged = load_event("api_predict.json")
+    body = {"comment_text": "thanks for the citation", "thresholds": dict.fromkeys(LABELS, 0.0)}
+    flagged["body"] = json.dumps(body)
+    status, review = invoke(flagged)
+    assert status == 200 and review["decision"] == "review"
+
     status, queue = invoke(load_event("api_reviews_list.json"))
     assert status == 200
     pending = [i["request_id"] for i in queue["items"]]
-    if pending:
-        status, decided = invoke(load_event("api_review_decide.json", pending[0]))
-        assert status == 200 and decided["moderator"] == "alice"
+    assert review["request_id"] in pending
+    status, decided = invoke(load_event("api_review_decide.json", review["request_id"]))
+    assert status == 200 and decided["moderator"] == "alice"
+    status, queue = invoke(load_event("api_reviews_list.json"))
+    assert review["request_id"] not in [i["request_id"] for i in queue["items"]]
     status, missing = invoke(load_event("api_review_decide.json", "no-such-request"))
     assert status == 404 and missing["error"]["code"] == "not_found"
 

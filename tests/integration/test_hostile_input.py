@@ -5,39 +5,22 @@ cases; this file adds what an attacker or a broken client sends."""
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from moderation.labels import LABELS
-from moderation.settings import get_settings
-from tests.conftest import Stack
 
 JSON = {"Content-Type": "application/json"}
 EMOJI = "\U0001f525"  # one code point, two UTF-16 units, four UTF-8 bytes
 
 
 @pytest.fixture(scope="module")
-def hostile(session_env, trained) -> Iterator[tuple[TestClient, Stack]]:
+def hostile(module_stack, make_client) -> Iterator[tuple[TestClient, Any]]:
     """One stack for the module (the corpus is large, and every case checks its own delta)."""
-    import boto3
-    from moto import mock_aws
-
-    from api.app import create_app, get_service
-    from moderation.infra import create_resources
-    from moderation.registry import ModelRegistry
-
-    with mock_aws():
-        config = get_settings()
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        s3 = boto3.client("s3", region_name="us-east-1")
-        create_resources(config, dynamodb, s3)
-        registry = ModelRegistry(config.model_bucket, s3)
-        registry.promote(registry.register(trained.bundle_dir).version, "production")
-        get_service.cache_clear()
-        with TestClient(create_app(), raise_server_exceptions=False) as client:
-            yield client, Stack(dynamodb, s3, config)
-        get_service.cache_clear()
+    with make_client(module_stack.service()) as client:
+        yield client, module_stack
 
 
 def raw(payload: dict) -> bytes:

@@ -5,7 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from training.localstack import compact_recording, patch_moto_transactions
+from local.moto_server import compact_recording, patch_moto_transactions
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from moderation.bundle import BUNDLE_FILES, load_bundle, sha256_file
 from moderation.errors import BundleError, PromotionRefused, RegistryError
-from moderation.registry import ModelRegistry
+from moderation.model.bundle import BUNDLE_FILES, load_bundle, sha256_file
 from moderation.settings import get_settings
+from moderation.stores.registry import ModelRegistry
+from tests.fakes import FakeServerRegistry
 from training import promote, register, tracking
 
 BUCKET = "test-models"
@@ -130,19 +131,6 @@ def test_training_run_is_a_real_offline_wandb_run(trained):
     assert meta["git_commit"].encode() in records
     assert all(f["sha256"].encode() in records for f in meta["data"]["files"])
     assert b"validation/mean_roc_auc" in records and b"toxic-comment-bundle" in records
-
-
-class FakeServerRegistry:
-    """Substitute for the W&B server calls (link to registered model, move alias)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, str]] = []
-
-    def link(self, entry, uri):
-        self.calls.append(("link", entry.version, uri))
-
-    def set_alias(self, entry, alias):
-        self.calls.append(("alias", entry.version, alias))
 
 
 def test_cli_register_and_promote_sync_wandb_when_online(s3, trained, monkeypatch):

@@ -17,8 +17,8 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
-from api.app import create_app, get_service
-from moderation.settings import get_settings
+from api.deps import service_dependency
+from api.main import create_app
 
 # positive_data_acceptance is left out on purpose: the schema cannot carry every rule the API
 # enforces (MAX_COMMENT_CHARS and MAX_BATCH are settings, "not whitespace only" is a Python
@@ -42,24 +42,13 @@ SEEN: dict[str, set[int]] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def aws_stack(session_env, trained) -> Iterator[None]:
+def aws_stack(module_stack) -> Iterator[None]:
     """The template's tables and a promoted model in moto, held for every generated case of
-    the module (conftest's ``stack`` lives per test, and a generated case is not a test)."""
-    import boto3
-    from moto import mock_aws
-
-    from moderation.infra import create_resources
-    from moderation.registry import ModelRegistry
-
-    with mock_aws():
-        config = get_settings()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        create_resources(config, boto3.client("dynamodb", region_name="us-east-1"), s3)
-        registry = ModelRegistry(config.model_bucket, s3)
-        registry.promote(registry.register(trained.bundle_dir).version, "production")
-        get_service.cache_clear()
-        yield
-        get_service.cache_clear()
+    the module (a generated case is not a test, so per-test fixtures would not reach it)."""
+    service = module_stack.service()
+    APP.dependency_overrides[service_dependency] = lambda: service
+    yield
+    APP.dependency_overrides.clear()
 
 
 @schema.parametrize()

@@ -9,11 +9,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from moderation.labels import LABELS
+from tests.paths import REPO
 from web import ui
 from web.client import ApiClient
 from web.settings import WebSettings
-
-from ..conftest import REPO
 
 VIEWS = REPO / "web" / "views"
 THRESHOLDS = dict(zip(LABELS, (0.4, 0.12, 0.1, 0.13, 0.27, 0.06), strict=True))

@@ -5,18 +5,18 @@ import math
 import numpy as np
 import pytest
 
-from moderation.aggregation import (
+from moderation.buckets import (
     LATENCY_BIN_EDGES,
     LATENCY_BINS,
     feedback_counters,
-    jensen_shannon,
     latency_bin,
     percentile_from_histogram,
     prediction_counters,
-    psi,
     score_bin,
     score_histogram,
 )
+from moderation.drift import jensen_shannon, psi
+from tests.fakes import feedback_record, prediction_record
 
 
 def test_score_bins_agree_between_live_counting_and_reference_histograms():
@@ -57,11 +57,11 @@ def test_psi_and_jensen_shannon_match_hand_computed_values():
 
 def test_feedback_confusion_cells():
     counts = feedback_counters(
-        {"correct": False, "true_labels": ["insult"], "predicted_labels": ["toxic", "insult"]}
+        feedback_record(correct=False, true_labels=["insult"], predicted_labels=["toxic", "insult"])
     )
     assert counts["tp_insult"] == counts["fp_toxic"] == counts["tn_threat"] == 1
     assert "fn_insult" not in counts and counts["fb_incorrect"] == 1 and counts["labelled"] == 1
-    unlabelled = feedback_counters({"correct": True, "true_labels": None})
+    unlabelled = feedback_counters(feedback_record(correct=True, true_labels=None))
     assert unlabelled == {"feedback": 1, "fb_correct": 1}
 
 
@@ -69,13 +69,9 @@ def test_prediction_counters():
     scores = {"toxic": 0.9, "severe_toxic": 0.1, "obscene": 0.5, "threat": 0, "insult": 0.7,
               "identity_hate": 0.0}  # fmt: skip
     counts = prediction_counters(
-        {
-            "decision": "block",
-            "cached": True,
-            "labels": ["toxic"],
-            "scores": scores,
-            "latency_ms": 1,
-        }
+        prediction_record(
+            decision="block", cached=True, labels=["toxic"], scores=scores, latency_ms=1
+        )
     )
     assert counts["requests"] == counts["cache_hits"] == counts["decision_block"] == 1
     assert counts["pos_toxic"] == 1 and "pos_insult" not in counts

@@ -1,7 +1,7 @@
 """What can be checked of the containers without a Docker engine: each Dockerfile installs
 its own requirements file only, runs as a non-root user with a healthcheck, its entrypoint
 exists and every module it imports is installed by that file, and its port agrees with the
-Procfile, docker-compose.yml and template.yaml."""
+local/Procfile, docker-compose.yml and template.yaml."""
 
 import ast
 import re
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from moderation.infra import load_template
+from local.resources import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = [("web", 8501), ("dashboard", 8502)]
@@ -131,7 +131,7 @@ def test_port_agrees_everywhere(app, port):
     assert ("EXPOSE", str(port)) in steps
     (command,) = [arg for op, arg in steps if op == "CMD"]
     assert f"--server.port={port}" in command
-    procfile = (REPO / "Procfile").read_text()
+    procfile = (REPO / "local" / "Procfile").read_text()
     assert re.search(rf"^{app}: .*{app}/app\.py.*:-{port}\}}", procfile, re.M), procfile
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][app]
     assert compose["ports"] == [f"127.0.0.1:{port}:{port}"]

@@ -16,8 +16,7 @@ from dashboard.queries import (
     exact_segments,
     reference_model,
 )
-from moderation.aggregates import ModelRecord
-from moderation.aggregation import (
+from moderation.buckets import (
     LATENCY_BIN_EDGES,
     SCORE_BIN_EDGES,
     all_counters,
@@ -25,6 +24,8 @@ from moderation.aggregation import (
     review_queue_change,
 )
 from moderation.labels import LABELS
+from moderation.stores.aggregates import ModelRecord
+from tests.fakes import feedback_record, prediction_record
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -147,11 +148,11 @@ def test_review_queue_depth_is_counted_back_from_the_depth_at_the_end():
 
 
 def test_removal_counts_only_pending_reviews():
-    assert removal_counters({"type": "prediction", "review_status": "pending"}) == {
-        "review_removed": 1
-    }
-    assert removal_counters({"type": "prediction", "review_status": "approved"}) == {}
-    assert removal_counters({"type": "feedback"}) == {}
+    assert removal_counters(prediction_record(review_status="pending")) == {"review_removed": 1}
+    assert removal_counters(prediction_record(review_status="decided")) == {}
+    assert removal_counters(prediction_record(review_status=None)) == {}
+    assert removal_counters(feedback_record()) == {}
+    assert removal_counters(None) == {}
     assert review_queue_change({"review_in": 5, "review_out": 2, "review_removed": 1}) == 2
 
 

@@ -3,7 +3,6 @@
 import lzma
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -73,13 +72,3 @@ def test_full_kaggle_layout_is_accepted(tmp_path):
     test, files = data.load_test(tmp_path)
     assert training.frame["unbiased"].all()
     assert list(test["id"]) == ["a"] and len(files) == 2
-
-
-def test_split_is_deterministic_and_stratified(jigsaw_train: pd.DataFrame):
-    frame = jigsaw_train.rename(columns={"unbiased_sample": "unbiased"}).head(20_000)
-    first = data.stratified_split(frame, 0.15, seed=42)
-    again = data.stratified_split(frame, 0.15, seed=42)
-    assert (first[1] == again[1]).all()
-    for label in LABELS:
-        overall = frame[label].mean()
-        assert abs(frame[label].iloc[first[1]].mean() - overall) < 0.2 * overall + 0.002

@@ -1,42 +1,22 @@
-"""Property tests (hypothesis) on what every comment goes through: normalisation, hashing and
-the scorer. Any string a JSON body can carry is fair game, lone surrogates included (a JSON
-``"\\ud800"`` escape decodes to one)."""
+"""Property tests (hypothesis) on what every comment goes through: normalisation and hashing
+(the scorer's own are in tests/model/test_scorer_properties.py)."""
 
-import math
 import re
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from moderation.labels import LABELS
 from moderation.text import comment_hash, normalize_text, text_hash, word_ngrams
-
-INVISIBLES = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202e\u2060\u2066\u2069\ufeff"
-
-# Every code point but surrogates, and lone surrogates on their own.
-any_char = st.characters(exclude_categories=("Cs",))
-lone_surrogate = st.integers(0xD800, 0xDFFF).map(chr)
-# What evasion and odd clients actually send: letters, combining marks, invisibles between
-# them, look-alikes (full-width, ligatures, Greek capitals), odd whitespace, RTL, emoji.
-tricky_char = st.one_of(
-    st.sampled_from("aeiouAEIOU yxz'!.-"),
-    st.sampled_from(INVISIBLES),
-    st.characters(categories=("Mn",)),
-    st.sampled_from("\u03aa\u03ab\u1fbc\u0130\u00df\u1e9e\ufb01\uff29\u2163\u00a0\u2028\t\n"),
-    st.sampled_from("\u05e9\u05dc\u05d5\u05dd\u0645\u0631\u062d\u0628\u0627"),
-    st.sampled_from("🔥😂🤡👍🏽🏳️‍🌈"),
+from tests.text_strategies import (
+    INVISIBLES,
+    any_char,
+    every_text,
+    lone_surrogate,
+    tricky_char,
 )
-any_text = st.text(any_char, max_size=80)
-tricky_text = st.text(tricky_char, max_size=40)
-surrogate_text = st.text(st.one_of(any_char, lone_surrogate, tricky_char), max_size=40)
-every_text = st.one_of(any_text, tricky_text, surrogate_text)
 
 FAST = settings(max_examples=300, deadline=None)
-SCORER = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 
 
 def has_surrogate(text: str) -> bool:
@@ -123,42 +103,3 @@ def test_word_ngrams_match_scikit_learn_on_any_normalised_text(text, ngram_range
     grams = word_ngrams(normalized, ngram_range)
     assert grams == analyzer(normalized)
     assert all(word in normalized for gram in grams for word in gram.split(" "))
-
-
-@SCORER
-@given(every_text)
-@example("")
-@example("\ud800")
-@example("🔥" * 2000)
-@example("you stupid idiot " * 200)
-def test_scores_are_six_finite_probabilities_for_any_text(scorer, text):
-    # WHEN the served scorer scores any string
-    scores = scorer.score(text)
-    # THEN it gives six finite probabilities, the same as scoring its normalised form
-    assert scores.shape == (len(LABELS),)
-    assert all(math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores.tolist())
-    assert np.array_equal(scores, scorer.score_normalized(normalize_text(text)))
-    labels, decision = scorer.decide(scores)
-    assert set(labels) <= set(LABELS) and decision in ("allow", "review", "block")
-    assert (decision == "allow") is (not labels)
-
-
-@SCORER
-@given(
-    st.one_of(tricky_text, surrogate_text, st.just("you stupid idiot")).map(
-        lambda t: f"you stupid {t} idiot"
-    )
-)
-def test_explanation_spans_always_point_inside_the_comment(scorer, text):
-    # GIVEN a rude comment with hostile characters inside, explained for every label
-    explanations = scorer.explain(text, list(LABELS))
-    assert set(explanations) == set(LABELS)
-    assert any(entries for entries in explanations.values())
-    # THEN every span is a non-empty slice of the original text holding its n-gram
-    for entries in explanations.values():
-        for entry in entries:
-            assert entry.weight > 0
-            for start, end in entry.spans:
-                assert 0 <= start < end <= len(text)
-                shown = normalize_text(text[start:end]).replace(" ", "")
-                assert entry.ngram.replace(" ", "") in shown, (entry.ngram, text[start:end])

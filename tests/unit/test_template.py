@@ -2,7 +2,7 @@
 
 import json
 
-from moderation.infra import load_template
+from local.resources import load_template
 
 RESOURCES = load_template()["Resources"]
 

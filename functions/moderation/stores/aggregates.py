@@ -1,4 +1,4 @@
-"""The aggregate tables: per time bucket and model version counters, written by the stream
+"""The aggregates table: per time bucket and model version counters, written by the stream
 aggregator and read by the dashboard (a handful of Query calls, never a scan of the log).
 
 Exactly-once effect: every counted log item leaves a marker keyed by the item's own key
@@ -19,17 +19,17 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from moderation.aggregation import (
-    ALL_VERSIONS,
+from moderation.buckets import (
     LIFETIME,
     LIFETIME_BUCKET,
-    RESOLUTIONS,
     all_counters,
     bucket_key,
+    bucket_keys,
+    marker_key,
     partition_key,
 )
 from moderation.errors import StoreUnavailable
-from moderation.store import RETRY_CONFIG, deserialize, serialize
+from moderation.stores.dynamo import RETRY_CONFIG, deserialize, projection, serialize
 
 MARKER_TTL_DAYS = 7
 MODEL_PARTITION = "model"
@@ -82,12 +82,7 @@ class AggregateStore:
         self, item_key: str, moment: datetime, model_version: str, counters: Mapping[str, int]
     ) -> bool:
         """Count one log item once: False when it had already been counted."""
-        versions = (model_version, ALL_VERSIONS)
-        keys = [
-            (partition_key(resolution, version), bucket_key(moment, resolution))
-            for resolution in RESOLUTIONS
-            for version in versions
-        ] + [(partition_key(LIFETIME, version), LIFETIME_BUCKET) for version in versions]
+        keys = bucket_keys(moment, model_version)
         self._ensure_buckets(keys)
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values = {f":v{i}": count for i, count in enumerate(counters.values())}
@@ -108,7 +103,7 @@ class AggregateStore:
         marker = {
             "Put": {
                 "TableName": self.table,
-                "Item": serialize({"pk": f"seen#{item_key}", "sk": "-", "expires_at": expires}),
+                "Item": serialize({**marker_key(item_key), "expires_at": expires}),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
@@ -166,7 +161,7 @@ class AggregateStore:
             ),
         }
         if counters is not None:
-            arguments |= _projection(["sk", *counters])
+            arguments |= projection(["sk", *counters])
         return self._query(arguments)
 
     def lifetime(self, model_version: str, counters: Sequence[str]) -> dict[str, int]:
@@ -177,7 +172,7 @@ class AggregateStore:
                 Key=serialize(
                     {"pk": partition_key(LIFETIME, model_version), "sk": LIFETIME_BUCKET}
                 ),
-                **_projection(counters),
+                **projection(counters),
             )
         except (ClientError, BotoCoreError) as exc:
             raise _store_error(exc) from exc
@@ -261,7 +256,7 @@ class AggregateStore:
     def versions(self) -> list[str]:
         """Model versions the aggregator has counted (the dashboard's version filter): one
         Query on the model partition, however many markers and buckets the table holds."""
-        items, _ = self._query(self._model_query() | _projection(["sk"]))
+        items, _ = self._query(self._model_query() | projection(["sk"]))
         return sorted((item["sk"] for item in items), key=_version_order)
 
     def _model_query(self) -> dict[str, Any]:
@@ -270,11 +265,6 @@ class AggregateStore:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": MODEL_PARTITION}},
         }
-
-
-def _projection(attributes: Sequence[str]) -> dict[str, Any]:
-    names = {f"#p{i}": name for i, name in enumerate(attributes)}
-    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 def _version_order(version: str) -> tuple[int, str]:

@@ -1,8 +1,6 @@
-"""Bucket, bin and percentile definitions shared by the bundle, the aggregator and the dashboard.
-
-One definition: the bundle's reference score histograms and the live histograms the
-aggregator keeps use the same ``SCORE_BIN_EDGES``; the dashboard computes percentiles from the
-same ``LATENCY_BIN_EDGES`` the aggregator counts into.
+"""The aggregates' layout: time buckets and their keys, score and latency bins, the counter
+list, and what each log record adds. One definition for the bundle's reference histograms,
+the aggregator that counts and the dashboard that reads.
 """
 
 import math
@@ -12,6 +10,7 @@ from datetime import datetime
 import numpy as np
 
 from moderation.labels import DECISIONS, LABELS
+from moderation.records import FeedbackRecord, PredictionRecord
 
 #: 20 equal-width score bins over [0, 1]; the last bin includes 1.0.
 SCORE_BINS = 20
@@ -92,32 +91,48 @@ def partition_key(resolution: str, model_version: str) -> str:
     return f"{resolution}#{model_version}"
 
 
-def prediction_counters(item: Mapping) -> dict[str, int]:
+def bucket_keys(moment: datetime, model_version: str) -> list[tuple[str, str]]:
+    """Every bucket (pk, sk) a record at ``moment`` of ``model_version`` counts into: each
+    resolution and the lifetime bucket, for its version and for ALL."""
+    versions = (model_version, ALL_VERSIONS)
+    return [
+        (partition_key(resolution, version), bucket_key(moment, resolution))
+        for resolution in RESOLUTIONS
+        for version in versions
+    ] + [(partition_key(LIFETIME, version), LIFETIME_BUCKET) for version in versions]
+
+
+def marker_key(counted_key: str) -> dict[str, str]:
+    """The key of the marker that says a log item (``<pk>#<sk>``, or with ``#removed`` for its
+    TTL removal) has been counted: the aggregates' exactly-once record."""
+    return {"pk": f"seen#{counted_key}", "sk": "-"}
+
+
+def prediction_counters(record: PredictionRecord) -> dict[str, int]:
     """What one logged prediction adds to its buckets (attribute -> increment)."""
-    counters = {"requests": 1, f"decision_{item['decision']}": 1}
-    if item.get("cached"):
+    counters = {"requests": 1, f"decision_{record.decision}": 1}
+    if record.cached:
         counters["cache_hits"] = 1
-    if item["decision"] == "review":
+    if record.decision == "review":
         counters["review_in"] = 1
-    labels = set(item.get("labels") or [])
-    scores = item["scores"]
+    labels = set(record.labels)
     for label in LABELS:
         if label in labels:
             counters[f"pos_{label}"] = 1
-        counters[f"h_{label}_{score_bin(float(scores[label])):02d}"] = 1
-    counters[f"lat_{latency_bin(float(item['latency_ms'])):02d}"] = 1
+        counters[f"h_{label}_{score_bin(float(record.scores[label])):02d}"] = 1
+    counters[f"lat_{latency_bin(record.latency_ms):02d}"] = 1
     return counters
 
 
-def feedback_counters(item: Mapping) -> dict[str, int]:
+def feedback_counters(record: FeedbackRecord) -> dict[str, int]:
     """What one feedback record adds: correct/incorrect and per-label confusion counts."""
-    counters = {"feedback": 1, "fb_correct" if item.get("correct") else "fb_incorrect": 1}
-    if item.get("source") == "moderator":
+    counters = {"feedback": 1, "fb_correct" if record.correct else "fb_incorrect": 1}
+    if record.source == "moderator":
         counters["review_out"] = 1
-        counters["moderator_agree" if item.get("correct") else "moderator_disagree"] = 1
-    truth = item.get("true_labels")
+        counters["moderator_agree" if record.correct else "moderator_disagree"] = 1
+    truth = record.true_labels
     if truth is not None:
-        predicted, actual = set(item.get("predicted_labels") or []), set(truth)
+        predicted, actual = set(record.predicted_labels), set(truth)
         counters["labelled"] = 1
         for label in LABELS:
             cell = (
@@ -129,10 +144,10 @@ def feedback_counters(item: Mapping) -> dict[str, int]:
     return counters
 
 
-def removal_counters(old_item: Mapping) -> dict[str, int]:
+def removal_counters(removed: PredictionRecord | FeedbackRecord | None) -> dict[str, int]:
     """What removing a logged item (TTL expiry) adds: a prediction still pending review
     leaves the queue without a decision, so the queue depth must drop; nothing else."""
-    if old_item.get("type") == "prediction" and old_item.get("review_status") == "pending":
+    if isinstance(removed, PredictionRecord) and removed.review_status == "pending":
         return {"review_removed": 1}
     return {}
 
@@ -149,23 +164,3 @@ def review_queue_change(counters: Mapping[str, int]) -> int:
 def histogram(item: Mapping, prefix: str, bins: int) -> list[int]:
     """Read a histogram stored as ``{prefix}_00..`` counters back into a list."""
     return [int(item.get(f"{prefix}_{i:02d}", 0)) for i in range(bins)]
-
-
-def psi(reference: Sequence[float], current: Sequence[float], floor: float = 1e-4) -> float:
-    """Population stability index between two histograms (counts or shares)."""
-    ref = np.maximum(np.asarray(reference, float) / max(sum(reference), 1e-12), floor)
-    cur = np.maximum(np.asarray(current, float) / max(sum(current), 1e-12), floor)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def jensen_shannon(reference: Sequence[float], current: Sequence[float]) -> float:
-    """Jensen-Shannon divergence (base 2, 0..1) between two histograms."""
-    ref = np.asarray(reference, float) / max(sum(reference), 1e-12)
-    cur = np.asarray(current, float) / max(sum(current), 1e-12)
-    mid = (ref + cur) / 2
-
-    def kl(p: np.ndarray, m: np.ndarray) -> float:
-        mask = p > 0
-        return float(np.sum(p[mask] * np.log2(p[mask] / m[mask])))
-
-    return (kl(ref, mid) + kl(cur, mid)) / 2

@@ -1,9 +1,9 @@
 """Feature hashing shared by the bundle exporter and the lean scorer.
 
 Character n-grams are looked up through 64-bit keys in an open-addressing table, computed with
-a handful of vectorised numpy operations per n instead of a Python loop per n-gram: about 5x
-faster than a dict of n-gram strings on long comments (see the closing note of issue 2). Word
-n-grams are few, so a plain dict serves them.
+a handful of vectorised numpy operations per n instead of a Python loop per n-gram (several
+times faster than a dict of n-gram strings on long comments). Word n-grams are few, so a plain
+dict serves them.
 """
 
 import numpy as np

@@ -11,7 +11,7 @@ import yaml
 
 from moderation.settings import Settings
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -7,7 +7,6 @@ cannot be read, the version is recorded without its reference (``pending``), the
 ahead, and a later record of that version (after ``REFERENCE_RETRY_S``) fills it in.
 """
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,15 +18,15 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from moderation.aggregates import AggregateStore, ModelRecord
-from moderation.aggregation import feedback_counters, prediction_counters, removal_counters
-from moderation.bundle import BundleMetadata
+from moderation.buckets import feedback_counters, prediction_counters, removal_counters
 from moderation.errors import BundleError, RegistryError
-from moderation.registry import ModelRegistry, RegistryEntry
+from moderation.log import logger
+from moderation.model.bundle import BundleMetadata
+from moderation.records import PredictionRecord, parse_log_item
 from moderation.settings import get_settings
-from moderation.store import deserialize
-
-logger = logging.getLogger(__name__)
+from moderation.stores.aggregates import AggregateStore, ModelRecord
+from moderation.stores.dynamo import deserialize
+from moderation.stores.registry import ModelRegistry, RegistryEntry
 
 #: Seconds before a version whose reference could not be read from S3 is tried again.
 REFERENCE_RETRY_S = 60.0
@@ -153,25 +152,26 @@ def count_record(
     review closing, other removes). Returns what it did."""
     if record.event_name == DynamoDBRecordEventName.INSERT:
         item = deserialize(record.raw_event["dynamodb"].get("NewImage") or {})
-        kind = item.get("type")
-        if kind == "prediction":
-            counters = prediction_counters(item)
-        elif kind == "feedback":
-            counters = feedback_counters(item)
-        else:
+        logged = parse_log_item(item)
+        if logged is None:
             return "ignored"
-        item_key, moment = f"{item['pk']}#{item['sk']}", parse_time(item["created_at"])
+        if isinstance(logged, PredictionRecord):
+            counters = prediction_counters(logged)
+        else:
+            counters = feedback_counters(logged)
+        item_key, moment = f"{item['pk']}#{item['sk']}", parse_time(logged.created_at)
     elif record.event_name == DynamoDBRecordEventName.REMOVE:
         item = deserialize(record.raw_event["dynamodb"].get("OldImage") or {})
-        counters = removal_counters(item)
-        if not counters:
+        logged = parse_log_item(item)
+        counters = removal_counters(logged)
+        if logged is None or not counters:
             return "ignored"
         removed_at = record.raw_event["dynamodb"].get("ApproximateCreationDateTime")
         moment = datetime.fromtimestamp(float(removed_at), UTC) if removed_at else datetime.now(UTC)
         item_key = f"{item['pk']}#{item['sk']}#removed"
     else:
         return "ignored"
-    version = str(item.get("model_version") or "unknown")
+    version = logged.model_version or "unknown"
     store = aggregates or get_aggregates()
     # The model record first: every version with counts has one (the dashboard's filter).
     (models or get_model_recorder(store)).ensure(version, moment)

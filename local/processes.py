@@ -17,7 +17,7 @@ import boto3
 import httpx
 
 from moderation.settings import Settings
-from moderation.store import deserialize
+from moderation.stores.dynamo import deserialize
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -133,7 +133,7 @@ class LocalStack:
         """Real test-set comments, feedback and review decisions through the API, then wait
         until the aggregator has counted them (``make seed-traffic``)."""
         subprocess.run(
-            [sys.executable, "-m", "training.localstack", "seed", "--count", str(count)],
+            [sys.executable, "-m", "local", "seed", "--count", str(count)],
             cwd=REPO,
             env={**self.env, "API_URL": self.api_url},
             check=True,
@@ -173,18 +173,16 @@ def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> Local
     env.pop("AWS_SESSION_TOKEN", None)
     stack = LocalStack(env=env, logs=state)
     try:
-        stack.start("moto", [sys.executable, "-m", "training.localstack", "moto"])
+        stack.start("moto", [sys.executable, "-m", "local", "moto"])
         subprocess.run(
-            [sys.executable, "-m", "training.localstack", "bootstrap"],
+            [sys.executable, "-m", "local", "bootstrap"],
             cwd=REPO, env=env, check=True, capture_output=True, timeout=600,
         )  # fmt: skip
         api_port = free_port()
         stack.api_url = f"http://127.0.0.1:{api_port}"
-        stack.start("api", [str(BIN / "uvicorn"), "api.app:app", "--host", "127.0.0.1",
+        stack.start("api", [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
                             "--port", str(api_port), "--no-access-log"])  # fmt: skip
-        stack.start(
-            "streams", [sys.executable, "-m", "training.localstack", "streams", "--interval", "0.2"]
-        )
+        stack.start("streams", [sys.executable, "-m", "local", "streams", "--interval", "0.2"])
         ready = [("api", f"{stack.api_url}/health")]
         if with_ui:
             web_port, dashboard_port = free_port(), free_port()

@@ -1,66 +1,32 @@
-"""The DynamoDB store: prediction log, feedback, review queue and the score cache.
+"""The prediction log in DynamoDB: predictions, feedback, the review queue and the score cache.
 
-An adapter (ports and adapters): it speaks DynamoDB and turns ``ClientError`` into domain
-errors. boto3's standard retry mode absorbs throttling; what still fails is
-``StoreUnavailable``, and the API answers 503 with nothing half-written, because every
-multi-item write is one transaction.
+It speaks DynamoDB and turns ``ClientError`` into domain errors. boto3's standard retry mode
+absorbs throttling; what still fails is ``StoreUnavailable``, and the API answers 503 with
+nothing half-written, because every multi-item write is one transaction.
 """
 
 import base64
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from moderation.errors import Conflict, NotFound, StoreUnavailable
-
-PREDICTION = "PREDICTION"
-FEEDBACK = "FEEDBACK#"
-REVIEW_INDEX = "review-queue"
-RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5
+from moderation.errors import Conflict, InvalidCursor, NotFound, StoreUnavailable
+from moderation.records import (
+    FeedbackRecord,
+    PredictionRecord,
+    ReviewDecision,
+    ReviewStatus,
+    prediction_key,
 )
+from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(round(value, 6)))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return (
-            int(value)
-            if value == value.to_integral_value() and "." not in str(value)
-            else float(value)
-        )
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
-
-
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in _to_dynamo(item).items()}
-
-
-def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return _from_dynamo({k: _deserializer.deserialize(v) for k, v in item.items()})
+REVIEW_INDEX = "review-queue"
+#: (cache key, scores, hits to add, expiry as epoch seconds)
+CacheWrite = tuple[str, list[float], int, int]
 
 
 class DuplicateRequest(Exception):
@@ -71,7 +37,7 @@ def _unavailable(exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"prediction store unavailable ({type(exc).__name__})")
 
 
-class PredictionStore:
+class PredictionLog:
     def __init__(self, predictions_table: str, cache_table: str, client: Any | None = None) -> None:
         self.predictions_table = predictions_table
         self.cache_table = cache_table
@@ -128,9 +94,7 @@ class PredictionStore:
 
     # the prediction log
     def log(
-        self,
-        predictions: Sequence[dict[str, Any]],
-        cache_writes: Sequence[tuple[str, list[float], int, int]] = (),
+        self, predictions: Sequence[PredictionRecord], cache_writes: Sequence[CacheWrite] = ()
     ) -> None:
         """Write predictions atomically: all of them or none.
 
@@ -143,7 +107,7 @@ class PredictionStore:
         puts = [
             {
                 "TableName": self.predictions_table,
-                "Item": serialize({**p, "pk": p["request_id"], "sk": PREDICTION}),
+                "Item": serialize(p.item()),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
             for p in predictions
@@ -169,55 +133,54 @@ class PredictionStore:
             except (ClientError, BotoCoreError):
                 break  # the store is struggling: skip the cache rather than slow the caller
 
-    def get_predictions(self, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        keys = [{"pk": {"S": rid}, "sk": {"S": PREDICTION}} for rid in request_ids]
+    def get_predictions(self, request_ids: Sequence[str]) -> dict[str, PredictionRecord]:
+        keys = [serialize(prediction_key(rid)) for rid in request_ids]
         try:
             items = self._batch_get(self.predictions_table, keys, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
-        return {item["request_id"]: item for item in items}
+        return {item["request_id"]: PredictionRecord.model_validate(item) for item in items}
 
-    def get_prediction(self, request_id: str) -> dict[str, Any]:
+    def get_prediction(self, request_id: str) -> PredictionRecord:
         item = self.get_predictions([request_id]).get(request_id)
         if item is None:
             raise NotFound(f"no prediction with request_id {request_id}")
         return item
 
     # feedback and reviews
-    def add_feedback(self, request_id: str, feedback: dict[str, Any]) -> bool:
+    def add_feedback(self, feedback: FeedbackRecord) -> bool:
         """Record feedback once per (prediction, source); True when newly written.
 
         The caller has read the prediction (unknown ids are ``NotFound`` there). The same
         feedback again is a no-op (False); different feedback from the same source is a
         ``Conflict``."""
-        item = {**feedback, "pk": request_id, "sk": FEEDBACK + feedback["source"]}
         try:
             self.client.put_item(
                 TableName=self.predictions_table,
-                Item=serialize(item),
+                Item=serialize(feedback.item()),
                 ConditionExpression="attribute_not_exists(pk)",
             )
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return self._same_feedback(request_id, item)
+                return self._same_feedback(feedback)
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
 
-    def _same_feedback(self, request_id: str, item: dict[str, Any]) -> bool:
+    def _same_feedback(self, feedback: FeedbackRecord) -> bool:
         existing = self.client.get_item(
             TableName=self.predictions_table,
-            Key={"pk": {"S": request_id}, "sk": {"S": item["sk"]}},
+            Key=serialize(feedback.key()),
             ConsistentRead=True,
         ).get("Item")
-        if existing and deserialize(existing).get("fingerprint") == item["fingerprint"]:
+        if existing and deserialize(existing).get("fingerprint") == feedback.fingerprint:
             return False
-        raise Conflict(f"different feedback from {item['source']} is already recorded")
+        raise Conflict(f"different feedback from {feedback.source} is already recorded")
 
-    def pending_reviews(
-        self, limit: int, cursor: str | None = None, status: str = "pending"
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    def reviews(
+        self, status: ReviewStatus, limit: int, cursor: str | None = None
+    ) -> tuple[list[PredictionRecord], str | None]:
         """Review items with ``status``, oldest first, and an opaque cursor for the next page."""
         arguments: dict[str, Any] = {
             "TableName": self.predictions_table,
@@ -228,16 +191,21 @@ class PredictionStore:
             "Limit": limit,
         }
         if cursor:
-            arguments["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(cursor))
+            arguments["ExclusiveStartKey"] = _decode_cursor(cursor)
         try:
             response = self.client.query(**arguments)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if cursor and exc.response["Error"]["Code"] == "ValidationException":
+                raise InvalidCursor("is not a cursor this API issued") from exc
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
             raise _unavailable(exc) from exc
         last = response.get("LastEvaluatedKey")
         next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
-        return [deserialize(item) for item in response.get("Items", [])], next_cursor
+        items = [PredictionRecord.model_validate(deserialize(i)) for i in response.get("Items", [])]
+        return items, next_cursor
 
-    def count_reviews(self, status: str = "pending") -> int:
+    def count_reviews(self, status: ReviewStatus) -> int:
         arguments: dict[str, Any] = {
             "TableName": self.predictions_table,
             "IndexName": REVIEW_INDEX,
@@ -256,30 +224,31 @@ class PredictionStore:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
 
-    def decide_review(
-        self, request_id: str, review: dict[str, Any], feedback: dict[str, Any]
-    ) -> None:
+    def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:
         """Close a pending review and record it as feedback, in one transaction."""
+        request_id = feedback.request_id
         try:
             self.client.transact_write_items(
                 TransactItems=[
                     {
                         "Update": {
                             "TableName": self.predictions_table,
-                            "Key": {"pk": {"S": request_id}, "sk": {"S": PREDICTION}},
+                            "Key": serialize(prediction_key(request_id)),
                             "UpdateExpression": "SET review_status = :done, review = :r",
                             "ConditionExpression": "review_status = :pending",
                             "ExpressionAttributeValues": serialize(
-                                {":done": "decided", ":pending": "pending", ":r": review}
+                                {
+                                    ":done": "decided",
+                                    ":pending": "pending",
+                                    ":r": review.model_dump(),
+                                }
                             ),
                         }
                     },
                     {
                         "Put": {
                             "TableName": self.predictions_table,
-                            "Item": serialize(
-                                {**feedback, "pk": request_id, "sk": FEEDBACK + feedback["source"]}
-                            ),
+                            "Item": serialize(feedback.item()),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
@@ -295,3 +264,14 @@ class PredictionStore:
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    """The query position a cursor of ours encodes; ``InvalidCursor`` for anything else."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor))
+    except ValueError:
+        raise InvalidCursor("is not a cursor this API issued") from None
+    if not isinstance(position, dict) or not all(isinstance(v, dict) for v in position.values()):
+        raise InvalidCursor("is not a cursor this API issued")
+    return position

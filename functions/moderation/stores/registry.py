@@ -2,7 +2,8 @@
 
 Layout in the model bucket:
 - ``bundles/<sha256>/<file>``: content-addressed bundle files (immutable).
-- ``registry/versions/<N>.json``: one record per version ``vN``, claimed with a conditional
+- ``registry/versions/<N, eight digits>.json`` (``v12`` is ``00000012.json``, so a listing
+  sorts by version): one record per version ``vN``, claimed with a conditional
   put (``If-None-Match: *``), so two concurrent registrations never get the same number.
 - ``registry/aliases/<alias>.json``: the version an alias points at, with the whole record,
   replaced by a single PUT: readers see the old or the new alias, never a gap.
@@ -10,7 +11,6 @@ Layout in the model bucket:
 
 import hashlib
 import json
-import logging
 import re
 import shutil
 import tempfile
@@ -23,7 +23,9 @@ import boto3
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from moderation.bundle import (
+from moderation.errors import BundleError, PromotionRefused, RegistryError
+from moderation.log import logger
+from moderation.model.bundle import (
     BUNDLE_FILES,
     MANIFEST_FILE,
     METADATA_FILE,
@@ -33,9 +35,6 @@ from moderation.bundle import (
     stamp_version,
     verify_bundle,
 )
-from moderation.errors import BundleError, PromotionRefused, RegistryError
-
-logger = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"^v([1-9][0-9]{0,7})$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")

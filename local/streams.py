@@ -9,11 +9,20 @@ repeats records, and a failed record is retried.
 import json
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+import boto3
+
+from local.lambda_context import LambdaContext
+from local.moto_server import wait_for_moto
+from moderation.settings import get_settings
+
+logger = logging.getLogger("local.streams")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -90,3 +99,37 @@ class StreamReader:
         if done:
             self.checkpoints.set(shard_id, done[-1]["dynamodb"]["SequenceNumber"])
         return len(done)
+
+
+def run(state_dir: Path, interval: float = 1.0) -> None:
+    """Feed the predictions table's stream to the aggregator handler, as Lambda would."""
+    from aggregator.handler import handler
+
+    wait_for_moto(state_dir)
+    settings = get_settings()
+    dynamodb = boto3.client("dynamodb")
+    deadline = time.monotonic() + 120
+    while settings.predictions_table not in dynamodb.list_tables()["TableNames"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the predictions table was never created")
+        time.sleep(0.5)
+    reader = StreamReader(
+        settings.predictions_table,
+        handler,
+        Checkpoints(state_dir / "stream-checkpoints.json"),
+        dynamodb,
+        boto3.client("dynamodbstreams"),
+        context=LambdaContext(function_name="toxic-moderation-aggregator-local"),
+    )
+    logger.info("streams: feeding %s to the aggregator", settings.predictions_table)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            handled = reader.poll()
+        except Exception as exc:  # noqa: BLE001 - keep polling through transient faults
+            logger.warning("streams: poll failed (%s); retrying", type(exc).__name__)
+            handled = 0
+        if not handled:
+            stop.wait(interval)

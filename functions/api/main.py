@@ -1,0 +1,33 @@
+"""The FastAPI application: the routers, the request guard and the error handlers."""
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.middleware import RequestGuard
+from api.routes import feedback, meta, predict, reviews
+from api.schemas import ErrorPublic
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorPublic} for code in (400, 401, 404, 409, 413, 415, 422, 503)
+}
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Toxic-comment moderation API",
+        version="1.0.0",
+        description="Scores comments for the six Jigsaw toxicity labels and decides "
+        "allow / review / block. Every prediction and piece of feedback is logged.",
+        responses=ERRORS,
+    )
+    errors.install(app)
+    routers = (meta.router, predict.router, feedback.router, reviews.router)
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(RequestGuard, routes=[r for router in routers for r in router.routes])
+    return app
+
+
+app = create_app()
