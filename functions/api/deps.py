@@ -36,14 +36,15 @@ SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 
 
 async def caller_id(request: Request, settings: SettingsDep) -> str:
-    """The API Gateway key identity (Lambda), else a hash of the x-api-key header (local)."""
+    """The API Gateway key identity (Lambda), else a hash of the key the caller sent (local):
+    the ``x-api-key`` header, or ``?key=`` as Perspective's clients send it."""
     event = request.scope.get("aws.event") or {}
     identity = (event.get("requestContext") or {}).get("identity") or {}
     if identity.get("apiKeyId"):
         return f"key:{identity['apiKeyId']}"
-    header = request.headers.get("x-api-key")
-    if header:
-        return "key:" + hashlib.sha256(header.encode()).hexdigest()[:16]
+    key = request.headers.get("x-api-key") or request.query_params.get("key")
+    if key:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     if settings.require_api_key:
         raise HTTPException(401, "an API key is required (x-api-key header)")
     return "anonymous"

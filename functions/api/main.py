@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import RequestGuard
-from api.routes import feedback, meta, predict, reviews
+from api.routes import feedback, meta, perspective, predict, reviews
 from api.schemas import ErrorPublic
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -23,7 +23,7 @@ def create_app() -> FastAPI:
         responses=ERRORS,
     )
     errors.install(app)
-    routers = (meta.router, predict.router, feedback.router, reviews.router)
+    routers = (meta.router, predict.router, feedback.router, reviews.router, perspective.router)
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestGuard, routes=[r for router in routers for r in router.routes])

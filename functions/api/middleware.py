@@ -84,7 +84,7 @@ class RequestGuard:
             except UnicodeDecodeError:
                 problem = (400, "invalid_utf8", "request body is not valid UTF-8")
         if problem is not None:
-            response = errors.error_response(*problem)
+            response = errors.error_response(*problem, path=scope["path"])
             return await response(scope, receive, send)
         delivered = False
 

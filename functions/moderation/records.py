@@ -84,6 +84,9 @@ class FeedbackRecord(Record):
     notes: str | None = None
     moderator: str | None = None
     caller_id: str | None = None
+    #: label -> the score the caller says the comment should have had (Perspective's
+    #: SuggestCommentScore)
+    suggested_scores: dict[str, float] | None = None
     created_at: str
     #: hash of what the feedback says: the same feedback again is a no-op, different
     #: feedback from the same source a conflict

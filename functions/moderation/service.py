@@ -111,6 +111,18 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+def request_id_for(caller_id: str, idempotency_key: str, index: int = 0) -> str:
+    """The request id of comment ``index`` of a request carrying ``idempotency_key``: the
+    same caller retrying the same key gets the same ids, so the retry is answered from the
+    log instead of being logged twice."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller_id}:{idempotency_key}:{index}"))
+
+
+#: A suggested score at or above this says the label applies (Perspective's scores are the
+#: share of readers who would perceive it).
+SUGGESTION_POSITIVE_AT = 0.5
+
+
 def _prediction(record: PredictionRecord) -> Prediction:
     return Prediction(
         request_id=record.request_id,
@@ -157,10 +169,7 @@ class ModerationService:
         hashes = [text_hash(n) for n in normalized]
         cache_keys = [f"{h}#{version}" for h in hashes]
         if idempotency_key:
-            request_ids = [
-                str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{caller_id}:{idempotency_key}:{i}"))
-                for i in range(len(texts))
-            ]
+            request_ids = [request_id_for(caller_id, idempotency_key, i) for i in range(len(texts))]
         else:
             request_ids = [str(uuid.uuid4()) for _ in texts]
 
@@ -256,6 +265,57 @@ class ModerationService:
                 )
             replayed.append(_prediction(item))
         return replayed
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        """The six scores of each text, nothing logged: parts of a comment whose prediction
+        is logged (Perspective's per-sentence span scores)."""
+        if not texts:
+            return []
+        scores = self.model.get().score_many(texts)
+        return [
+            {label: round(float(s), 6) for label, s in zip(LABELS, row, strict=True)}
+            for row in scores
+        ]
+
+    def suggest_scores(
+        self,
+        text: str,
+        suggested: dict[str, float],
+        caller_id: str,
+        candidate_keys: list[str],
+        new_key: str,
+    ) -> bool:
+        """Record the scores a caller says ``text`` should have had, as feedback on the
+        prediction it refers to: the first of ``candidate_keys`` (idempotency keys) that has
+        a logged prediction of this caller, else a new prediction logged now under
+        ``new_key``. Labels left out keep what the model said. False when the same
+        suggestion was already recorded."""
+        ids = [request_id_for(caller_id, key) for key in candidate_keys]
+        found = self.store.get_predictions(ids) if ids else {}
+        prediction = next((found[i] for i in ids if i in found), None)
+        if prediction is None:
+            (answer,) = self.predict([text], PredictOptions(), caller_id, new_key)
+            prediction = self.store.get_prediction(answer.request_id)
+        predicted = sorted(prediction.labels)
+        truth = sorted(
+            {label for label in predicted if label not in suggested}
+            | {label for label, value in suggested.items() if value >= SUGGESTION_POSITIVE_AT}
+        )
+        values = ",".join(f"{label}={suggested[label]}" for label in sorted(suggested))
+        record = FeedbackRecord(
+            request_id=prediction.request_id,
+            source="perspective",
+            correct=truth == predicted,
+            true_labels=truth,
+            predicted_labels=predicted,
+            predicted_decision=prediction.decision,
+            model_version=prediction.model_version,
+            caller_id=caller_id,
+            suggested_scores=dict(suggested),
+            created_at=_iso(_now()),
+            fingerprint=_fingerprint("suggested", values),
+        )
+        return self.store.add_feedback(record)
 
     def model_card(self) -> dict[str, Any]:
         """What a caller needs to interpret scores: thresholds, rule and held-out metrics."""

@@ -65,15 +65,18 @@ TEMPLATE = load_template()
 API = RESOURCES["ModerationApi"]["Properties"]
 
 
-def test_every_route_but_health_needs_an_api_key_with_a_usage_plan():
+def test_every_route_but_health_and_discovery_needs_an_api_key_with_a_usage_plan():
     assert API["Auth"]["ApiKeyRequired"] is True
     events = RESOURCES["ApiFunction"]["Properties"]["Events"]
     open_routes = [
-        (e["Properties"]["Path"], e["Properties"]["Method"])
+        (e["Properties"]["RestApiId"]["Ref"], e["Properties"]["Path"], e["Properties"]["Method"])
         for e in events.values()
         if e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
     ]
-    assert open_routes == [("/health", "GET")]
+    assert open_routes == [
+        ("ModerationApi", "/health", "GET"),
+        ("PerspectiveApi", "/{root}/rest", "GET"),  # the discovery document, as at Google
+    ]
     plan = API["Auth"]["UsagePlan"]
     assert plan["Throttle"]["RateLimit"] > 0 and plan["Quota"]["Limit"] > 0
 
@@ -167,7 +170,47 @@ def test_parameters_and_outputs_a_deployment_needs():
     assert {"Stage", "ModelAlias", "TextRetentionDays", "AllowedCidr"} <= set(
         TEMPLATE["Parameters"]
     )
-    assert {"ApiUrl", "DashboardUrl", "ModeratorUiUrl"} <= set(TEMPLATE["Outputs"])
+    assert {"ApiUrl", "DashboardUrl", "ModeratorUiUrl", "PerspectiveApiUrl"} <= set(
+        TEMPLATE["Outputs"]
+    )
     retention = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert retention["TEXT_RETENTION_DAYS"] == {"Ref": "TextRetentionDays"}
     assert retention["REQUIRE_API_KEY"] == "true"
+
+
+PERSPECTIVE = RESOURCES["PerspectiveApi"]["Properties"]
+
+
+def test_perspective_keys_in_the_query_reach_the_usage_plan_through_the_authorizer():
+    # GIVEN Perspective clients, which send ?key=API_KEY
+    assert PERSPECTIVE["ApiKeySourceType"] == "AUTHORIZER"
+    auth = PERSPECTIVE["Auth"]
+    assert auth["ApiKeyRequired"] is True and auth["DefaultAuthorizer"] == "QueryKeyAuthorizer"
+    authorizer = auth["Authorizers"]["QueryKeyAuthorizer"]
+    assert authorizer["FunctionPayloadType"] == "REQUEST"
+    assert authorizer["Identity"]["QueryStrings"] == ["key"]
+    assert authorizer["Identity"]["ReauthorizeEvery"] > 0  # one call per key, not per request
+    assert authorizer["FunctionArn"] == {"GetAtt": "KeyAuthorizerFunction.Arn"}
+    # THEN the usage plan's throttle and quota apply to those keys
+    plan = auth["UsagePlan"]
+    assert plan["CreateUsagePlan"] == "PER_API"
+    assert plan["Throttle"]["RateLimit"] > 0 and plan["Quota"]["Limit"] > 0
+    # AND the authorizer can touch nothing
+    assert "Policies" not in RESOURCES["KeyAuthorizerFunction"]["Properties"]
+
+
+def test_perspective_routes_and_gateway_errors_in_googles_shape():
+    events = RESOURCES["ApiFunction"]["Properties"]["Events"]
+    routes = {
+        (e["Properties"]["Path"], e["Properties"]["Method"])
+        for e in events.values()
+        if e["Properties"]["RestApiId"] == {"Ref": "PerspectiveApi"}
+    }
+    assert routes == {("/v1alpha1/{proxy+}", "POST"), ("/{root}/rest", "GET")}
+    responses = PERSPECTIVE["GatewayResponses"]
+    for kind in ("THROTTLED", "QUOTA_EXCEEDED"):
+        assert responses[kind]["StatusCode"] == "429"
+        body = responses[kind]["ResponseTemplates"]["application/json"]
+        assert '"status":"RESOURCE_EXHAUSTED"' in body and '"code":429' in body
+    assert '"status":"UNAUTHENTICATED"' in str(responses["UNAUTHORIZED"])
+    assert '"status":"PERMISSION_DENIED"' in str(responses["INVALID_API_KEY"])

@@ -1,0 +1,1 @@
+"""The Perspective-compatible API's Lambda authorizer (``authorizer.handler``)."""
