@@ -51,22 +51,68 @@ def synthetic_item(rng: np.random.Generator, moment: datetime, index: int) -> di
     return synthetic_record(rng, moment, index).item()
 
 
-def stream_event(items: list[dict]) -> dict:
+def stream_event(items: list[dict], shard: str = "shardId-bench", first: int = 1000) -> dict:
+    """One shard's batch as Lambda delivers it (sequence numbers from ``first``)."""
     from moderation.stores.dynamo import serialize
 
     return {
+        "shardId": shard,
         "Records": [
             {
                 "eventID": f"{i:032d}", "eventName": "INSERT", "eventVersion": "1.1",
                 "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
                 "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/p/stream/x",
                 "dynamodb": {"Keys": serialize({"pk": it["pk"], "sk": it["sk"]}),
-                             "NewImage": serialize(it), "SequenceNumber": str(1000 + i),
+                             "NewImage": serialize(it), "SequenceNumber": str(first + i),
                              "StreamViewType": "NEW_AND_OLD_IMAGES"},
             }
             for i, it in enumerate(items)
         ]
     }  # fmt: skip
+
+
+def per_record_transaction(client, table: str, item: dict) -> None:
+    """The design this one replaced, for the benchmark's "before": every stream record one
+    transaction of a marker put and an update of each of its six buckets."""
+    from moderation.buckets import all_counters, bucket_keys, prediction_counters
+    from moderation.records import PredictionRecord
+    from moderation.stores.dynamo import serialize
+
+    record = PredictionRecord.model_validate(item)
+    moment = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+    counters = prediction_counters(record)
+    names = {f"#c{i}": n for i, n in enumerate(counters)}
+    values = serialize({f":v{i}": v for i, v in enumerate(counters.values())})
+    expression = "ADD " + ", ".join(f"{n} :v{i}" for i, n in enumerate(names))
+    keys = bucket_keys(moment, record.model_version)
+    for pk, sk in keys:  # the old design created each bucket with every counter at zero once
+        if (table, pk, sk) not in _CREATED:
+            zeros = dict.fromkeys(all_counters(), 0)
+            client.put_item(TableName=table, Item=serialize({"pk": pk, "sk": sk, **zeros}))
+            _CREATED.add((table, pk, sk))
+    marker = {
+        "Put": {
+            "TableName": table,
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "Item": serialize({"pk": f"seen#{item['pk']}#{item['sk']}", "sk": "-"}),
+        }
+    }
+    updates = [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": serialize({"pk": pk, "sk": sk}),
+                "UpdateExpression": expression,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        for pk, sk in keys
+    ]
+    client.transact_write_items(TransactItems=[marker, *updates])  # fmt: skip
+
+
+_CREATED: set[tuple[str, str, str]] = set()
 
 
 def bulk_fill(client, table: str, items: list[dict]) -> None:
@@ -104,6 +150,7 @@ def main() -> None:
     try:
         import boto3
 
+        from aggregator import counting
         from aggregator.handler import handler
         from local.moto_server import wait_for_moto
         from local.resources import create_resources
@@ -115,20 +162,39 @@ def main() -> None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         results: dict = {"moto": "server mode on loopback (separate process)"}
 
-        # 1. handler throughput, real records, batches of 100
+        # 1. records/s through the handler, batches of 100 and 1,000, this design and the
+        #    per-record one it replaced (re-enacted below against the same server)
         settings = get_settings()
         create_resources(settings)
-        items = [synthetic_item(rng, now - timedelta(seconds=int(s)), i)
-                 for i, s in enumerate(rng.integers(0, 3600, 2000))]  # fmt: skip
-        start = time.perf_counter()
-        for offset in range(0, len(items), 100):
-            response = handler(stream_event(items[offset : offset + 100]), LambdaContext())
-            assert not response["batchItemFailures"]
-        elapsed = time.perf_counter() - start
-        results["handler"] = {
-            "records": len(items), "seconds": round(elapsed, 2),
-            "records_per_s": round(len(items) / elapsed, 1), "batch_size": 100,
-        }  # fmt: skip
+        client = boto3.client("dynamodb")
+        throughput = {}
+        for batch_size in (100, 1000):
+            for design, count in (("batch_merge_high_water_mark", 5000), ("per_record", 600)):
+                table = f"bench-{design}-{batch_size}"
+                create_resources(Settings(aggregates_table=table))
+                items = [synthetic_item(rng, now - timedelta(seconds=int(s)), i)
+                         for i, s in enumerate(rng.integers(0, 3600, count))]  # fmt: skip
+                start = time.perf_counter()
+                for offset in range(0, len(items), batch_size):
+                    chunk = items[offset : offset + batch_size]
+                    if design == "per_record":
+                        for item in chunk:
+                            per_record_transaction(client, table, item)
+                    else:
+                        os.environ["AGGREGATES_TABLE"] = table
+                        get_settings.cache_clear()
+                        counting.get_aggregates.cache_clear()
+                        counting.get_model_recorder.cache_clear()
+                        event = stream_event(chunk, first=1000 + offset)
+                        assert not handler(event, LambdaContext())["batchItemFailures"]
+                elapsed = time.perf_counter() - start
+                throughput[f"{design}_batch_{batch_size}"] = {
+                    "records": len(items), "seconds": round(elapsed, 2),
+                    "records_per_s": round(len(items) / elapsed, 1),
+                }  # fmt: skip
+        results["handler_throughput"] = throughput
+        os.environ.pop("AGGREGATES_TABLE", None)
+        get_settings.cache_clear()
 
         # 2. reading 24 hours at minute resolution after 10k and 200k predictions
         reads = {}

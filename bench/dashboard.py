@@ -8,8 +8,9 @@ and separately the reads alone (``load_dashboard``). moto runs in-process (``moc
 Each table holds what the aggregator would have left after that many predictions spread
 over the last 23.5 hours: every minute, hour and lifetime bucket with the summed counters of
 ``prediction_counters`` (every counter present, zeros included, as the handler creates them),
-one ``seen#`` marker per prediction (written with BatchWriteItem: the table really holds
-200,000 of them), and the model record with its reference. Pushing 200,000 records through
+one copy of each bucket per stream shard (``SHARDS`` of them, as the aggregator writes
+them; reads sum the copies), each shard's high-water mark (written with BatchWriteItem), and
+the model record with its reference. Pushing 200,000 records through
 the handler would take long and leave the same items.
 """
 
@@ -28,6 +29,8 @@ from bench.common import write_results
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 SIZES = (10_000, 200_000)
 REPEATS = 3
+#: stream shards the predictions table's stream has at this rate (each writes its buckets)
+SHARDS = 4
 SPREAD_S = 84_600
 
 
@@ -61,9 +64,10 @@ def fill(client, table: str, records: list, feedback: list) -> int:
         all_counters,
         bucket_keys,
         feedback_counters,
-        marker_key,
+        high_water_key,
         prediction_counters,
         score_histogram,
+        shard_key,
     )
     from moderation.labels import LABELS
     from moderation.records import PredictionRecord
@@ -78,20 +82,18 @@ def fill(client, table: str, records: list, feedback: list) -> int:
             if isinstance(record, PredictionRecord)
             else feedback_counters(record)
         )
-        for key in bucket_keys(moment, record.model_version):
-            sums[key].update(counters)
+        shard = f"shardId-{int(record.request_id.rsplit('-', 1)[-1]) % SHARDS}"
+        for pk, bucket in bucket_keys(moment, record.model_version):
+            sums[(pk, shard_key(bucket, shard))].update(counters)
     zeros = dict.fromkeys(all_counters(), 0)
     requests = [
         {"PutRequest": {"Item": serialize({"pk": pk, "sk": sk, **zeros, **counts})}}
         for (pk, sk), counts in sums.items()
     ]
-    expires = int((datetime.now(UTC) + timedelta(days=7)).timestamp())
     requests += [
-        {"PutRequest": {"Item": serialize(
-            {**marker_key(f"{key['pk']}#{key['sk']}"), "expires_at": expires}
-        )}}
-        for key in (record.key() for record in [*records, *feedback])
-    ]  # fmt: skip
+        {"PutRequest": {"Item": serialize({**high_water_key(f"shardId-{n}"), "last_sequence": 1})}}
+        for n in range(SHARDS)
+    ]
     for offset in range(0, len(requests), 25):
         client.batch_write_item(RequestItems={table: requests[offset : offset + 25]})
     rng = np.random.default_rng(11)

@@ -83,7 +83,12 @@ class StreamReader:
         records = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)["Records"]
         if not records:
             return 0
-        event = {"Records": [{**r, "eventSourceARN": arn} for r in records]}
+        # Lambda's event for a tumbling-window mapping (template.yaml) names the shard
+        event = {
+            "Records": [{**r, "eventSourceARN": arn} for r in records],
+            "shardId": shard_id,
+            "eventSourceARN": arn,
+        }
         try:
             response = self.handler(event, self.context) or {}
         except Exception as exc:  # noqa: BLE001 - as Lambda: a raised error fails the batch

@@ -275,15 +275,17 @@ class FlakyClient:
 
 
 class FlakyAggregates:
-    """The aggregate store failing for chosen log items, at the edge of the handler."""
+    """The aggregate store failing its next ``failures`` batch writes, at the edge of the
+    handler."""
 
-    def __init__(self, real: Any, failing: set[str]) -> None:
-        self.real, self.failing = real, failing
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real, self.failures = real, failures
 
-    def apply(self, item_key: str, *args: Any) -> bool:
-        if item_key in self.failing:
+    def apply_batch(self, *args: Any) -> bool:
+        if self.failures > 0:
+            self.failures -= 1
             raise StoreUnavailable("throttled")
-        return self.real.apply(item_key, *args)
+        return self.real.apply_batch(*args)
 
     def __getattr__(self, name: str) -> Any:  # model records and reads go to the real store
         return getattr(self.real, name)

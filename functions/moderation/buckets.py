@@ -92,8 +92,8 @@ def partition_key(resolution: str, model_version: str) -> str:
 
 
 def bucket_keys(moment: datetime, model_version: str) -> list[tuple[str, str]]:
-    """Every bucket (pk, sk) a record at ``moment`` of ``model_version`` counts into: each
-    resolution and the lifetime bucket, for its version and for ALL."""
+    """Every bucket (pk, bucket) a record at ``moment`` of ``model_version`` counts into:
+    each resolution and the lifetime bucket, for its version and for ALL."""
     versions = (model_version, ALL_VERSIONS)
     return [
         (partition_key(resolution, version), bucket_key(moment, resolution))
@@ -102,10 +102,24 @@ def bucket_keys(moment: datetime, model_version: str) -> list[tuple[str, str]]:
     ] + [(partition_key(LIFETIME, version), LIFETIME_BUCKET) for version in versions]
 
 
-def marker_key(counted_key: str) -> dict[str, str]:
-    """The key of the marker that says a log item (``<pk>#<sk>``, or with ``#removed`` for its
-    TTL removal) has been counted: the aggregates' exactly-once record."""
-    return {"pk": f"seen#{counted_key}", "sk": "-"}
+#: A bucket item's sort key is ``<bucket>#<stream shard>``: each shard writes its own copy
+#: and reads sum them. ``SHARD_KEY_END`` sorts after every shard of a bucket.
+SHARD_SEPARATOR = "#"
+SHARD_KEY_END = SHARD_SEPARATOR + "\uffff"
+
+
+def shard_key(bucket: str, shard_id: str) -> str:
+    return f"{bucket}{SHARD_SEPARATOR}{shard_id}"
+
+
+def bucket_of(sort_key: str) -> str:
+    """The bucket a (shard's) bucket item belongs to."""
+    return sort_key.split(SHARD_SEPARATOR, 1)[0]
+
+
+def high_water_key(shard_id: str) -> dict[str, str]:
+    """The item holding the last sequence number counted from one stream shard."""
+    return {"pk": f"hwm#{shard_id}", "sk": "-"}
 
 
 def prediction_counters(record: PredictionRecord) -> dict[str, int]:

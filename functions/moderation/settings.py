@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     predictions_table: str = "toxic-moderation-predictions"
     cache_table: str = "toxic-moderation-cache"
     aggregates_table: str = "toxic-moderation-aggregates"
+    dead_letter_queue_url: str | None = Field(
+        None, description="the aggregator's dead-letter queue (records it cannot count)"
+    )
     text_retention_days: int = Field(
         30, ge=1, description="days before a logged prediction, with its raw text, expires (TTL)"
     )

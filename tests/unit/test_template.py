@@ -24,20 +24,46 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     assert table["DeletionProtectionEnabled"] is True
 
 
-def test_stream_mapping_reports_partial_failures_and_dead_letters():
+def test_stream_mapping_batches_in_shard_order_and_never_drops_silently():
     stream = RESOURCES["AggregatorFunction"]["Properties"]["Events"]["PredictionStream"]
     props = stream["Properties"]
+    # large batches, merged in memory: one write per bucket per batch
+    assert props["BatchSize"] >= 1000 and props["MaximumBatchingWindowInSeconds"] <= 1
+    # a shard's batches one at a time, in order (the high-water mark relies on it), and the
+    # tumbling window that puts the shard id in the event
+    assert props["ParallelizationFactor"] == 1 and props["TumblingWindowInSeconds"] > 0
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["BisectBatchOnFunctionError"] is True
-    assert 0 < props["MaximumRetryAttempts"] <= 10
+    # retried until well before the stream's 24 h retention, then dead-lettered: re-drivable
+    assert props["MaximumRetryAttempts"] == -1
+    assert 0 < props["MaximumRecordAgeInSeconds"] <= 12 * 3600
     assert props["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
     # inserts are counted and TTL removals leave the review queue: both must reach the handler
     (pattern,) = props["FilterCriteria"]["Filters"]
     assert json.loads(pattern["Pattern"]) == {"eventName": ["INSERT", "REMOVE"]}
+    # the iterator-age alarm fires long before a record could be dead-lettered
+    (age,) = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Properties"].get("MetricName") == "IteratorAge"
+    ]
+    assert age["Threshold"] < props["MaximumRecordAgeInSeconds"] * 1000 / 10
+    assert age["Dimensions"][0]["Value"] == {"Ref": "AggregatorFunction"}
+
+
+def test_the_redrive_function_can_only_drain_the_queue_read_the_stream_and_count():
+    actions = {a for s in statements("AggregatorRedriveFunction") for a in s["Action"]}
+    assert "sqs:ReceiveMessage" in actions and "dynamodb:GetRecords" in actions
+    assert not actions & {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:DeleteTable"}
+    for statement in statements("AggregatorRedriveFunction"):
+        if "dynamodb:UpdateItem" in statement["Action"]:
+            assert statement["Resource"] == {"GetAtt": "AggregatesTable.Arn"}
+    variables = RESOURCES["AggregatorFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["DEAD_LETTER_QUEUE_URL"] == {"Ref": "AggregatorDeadLetterQueue"}
 
 
 def test_no_function_has_wildcard_actions_or_resources():
-    for function in ("ApiFunction", "AggregatorFunction"):
+    for function in ("ApiFunction", "AggregatorFunction", "AggregatorRedriveFunction"):
         for statement in statements(function):
             actions = statement["Action"]
             assert all("*" not in action for action in actions), (function, actions)

@@ -1,17 +1,22 @@
 """The aggregates table: per time bucket and model version counters, written by the stream
 aggregator and read by the dashboard (a handful of Query calls, never a scan of the log).
 
-Exactly-once effect: every counted log item leaves a marker keyed by the item's own key
-(``seen#<request_id>#<sk>``) in the same transaction as its counter updates. A redelivered
-or retried record finds its marker and changes nothing.
+Writes come a stream batch at a time: the batch's counters merged in memory, one update per
+bucket item. Each stream shard writes its own copy of a bucket (``sk = <bucket>#<shard>``), so
+no two concurrent writers touch one item; reads sum the copies. Exactly once: the same
+transaction moves the shard's high-water mark (``hwm#<shard>``) from below the batch's first
+sequence number to its last, so a redelivered, retried or bisected batch is refused whole
+(Lambda delivers a shard's records in order, one batch at a time).
 
 Model records (``pk = "model"``, ``sk = <version>``): one per model version the aggregator
 has counted, with the bundle's thresholds and drift reference, so the dashboard reads the
 aggregate table alone, and lists versions with one Query (never a scan of the markers).
 """
 
+import random
+import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal
 
@@ -21,17 +26,22 @@ from pydantic import BaseModel, ConfigDict
 
 from moderation.buckets import (
     LIFETIME,
-    LIFETIME_BUCKET,
+    SHARD_KEY_END,
     all_counters,
     bucket_key,
-    bucket_keys,
-    marker_key,
+    bucket_of,
+    high_water_key,
     partition_key,
+    shard_key,
 )
 from moderation.errors import StoreUnavailable
 from moderation.stores.dynamo import RETRY_CONFIG, deserialize, projection, serialize
 
-MARKER_TTL_DAYS = 7
+#: One transaction holds at most 100 actions: the high-water mark and 99 buckets.
+MAX_BUCKETS_PER_WRITE = 99
+#: Transactions on the same items at once cancel each other (TransactionConflict), which the
+#: SDK's standard retries do not retry; each shard writes its own items, so this is rare.
+CONFLICT_RETRIES = 4
 MODEL_PARTITION = "model"
 
 #: ``recorded``: the bundle's reference is in the record; ``none``: there is none to have (no
@@ -78,45 +88,69 @@ class AggregateStore:
     def client(self) -> Any:
         return self._client or boto3.client("dynamodb", config=RETRY_CONFIG)
 
-    def apply(
-        self, item_key: str, moment: datetime, model_version: str, counters: Mapping[str, int]
+    def apply_batch(
+        self,
+        shard_id: str,
+        first_sequence: int,
+        last_sequence: int,
+        increments: Mapping[tuple[str, str], Mapping[str, int]],
     ) -> bool:
-        """Count one log item once: False when it had already been counted."""
-        keys = bucket_keys(moment, model_version)
+        """Add one batch's merged counters (``(pk, bucket) -> counter -> increment``) to the
+        shard's own bucket items, in one transaction with the shard's high-water mark moving
+        from below ``first_sequence`` to ``last_sequence``. False, and nothing written, when
+        the mark is already at or past ``first_sequence``: the batch (or its start) was
+        counted before."""
+        if len(increments) > MAX_BUCKETS_PER_WRITE:
+            raise ValueError(f"{len(increments)} buckets in one write; split the batch")
+        keys = [(pk, shard_key(bucket, shard_id)) for pk, bucket in increments]
         self._ensure_buckets(keys)
-        names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":v{i}": count for i, count in enumerate(counters.values())}
-        expression = "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True))
         updates = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": serialize({"pk": pk, "sk": sk}),
-                    "UpdateExpression": expression,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": serialize(values),
-                }
-            }
-            for pk, sk in keys
+            {"Update": _increment(self.table, pk, sk, counters)}
+            for (pk, sk), counters in zip(keys, increments.values(), strict=True)
+            if counters
         ]
-        expires = int((datetime.now(moment.tzinfo) + timedelta(days=MARKER_TTL_DAYS)).timestamp())
-        marker = {
-            "Put": {
+        mark = {
+            "Update": {
                 "TableName": self.table,
-                "Item": serialize({**marker_key(item_key), "expires_at": expires}),
-                "ConditionExpression": "attribute_not_exists(pk)",
+                "Key": serialize(high_water_key(shard_id)),
+                "UpdateExpression": "SET last_sequence = :last, updated_at = :now",
+                "ConditionExpression": "attribute_not_exists(last_sequence) "
+                "OR last_sequence < :first",
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":first": first_sequence,
+                        ":last": last_sequence,
+                        ":now": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                ),
             }
         }
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self.client.transact_write_items(TransactItems=[mark, *updates])
+                return True
+            except ClientError as exc:
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if "TransactionConflict" in reasons and attempt < CONFLICT_RETRIES:
+                    time.sleep(0.02 * 2**attempt * (1 + random.random()))
+                    continue
+                raise _store_error(exc) from exc
+            except BotoCoreError as exc:
+                raise _store_error(exc) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def high_water_mark(self, shard_id: str) -> int | None:
+        """The last sequence number of the shard counted, None before its first batch."""
         try:
-            self.client.transact_write_items(TransactItems=[marker, *updates])
-            return True
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                return False
+            response = self.client.get_item(
+                TableName=self.table, Key=serialize(high_water_key(shard_id)), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
             raise _store_error(exc) from exc
-        except BotoCoreError as exc:
-            raise _store_error(exc) from exc
+        item = deserialize(response.get("Item") or {})
+        return int(item["last_sequence"]) if "last_sequence" in item else None
 
     def _ensure_buckets(self, keys: list[tuple[str, str]]) -> None:
         """Create missing buckets with every counter at zero (once per container)."""
@@ -156,27 +190,29 @@ class AggregateStore:
                 {
                     ":pk": partition_key(resolution, model_version),
                     ":a": bucket_key(start, resolution),
-                    ":b": bucket_key(end, resolution),
+                    ":b": bucket_key(end, resolution) + SHARD_KEY_END,
                 }
             ),
         }
         if counters is not None:
             arguments |= projection(["sk", *counters])
-        return self._query(arguments)
+        items, calls = self._query(arguments)
+        return _merge_shards(items), calls
 
     def lifetime(self, model_version: str, counters: Sequence[str]) -> dict[str, int]:
         """Every counter since the first record of one version (or ALL); zeros when none."""
-        try:
-            response = self.client.get_item(
-                TableName=self.table,
-                Key=serialize(
-                    {"pk": partition_key(LIFETIME, model_version), "sk": LIFETIME_BUCKET}
+        items, _ = self._query(
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": serialize(
+                    {":pk": partition_key(LIFETIME, model_version)}
                 ),
-                **projection(counters),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _store_error(exc) from exc
-        item = deserialize(response.get("Item") or {})
+            }
+            | projection(["sk", *counters])
+        )
+        merged = _merge_shards(items)
+        item = merged[0] if merged else {}
         return {name: int(item.get(name, 0)) for name in counters}
 
     def _query(self, arguments: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
@@ -265,6 +301,32 @@ class AggregateStore:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": MODEL_PARTITION}},
         }
+
+
+def _increment(table: str, pk: str, sk: str, counters: Mapping[str, int]) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":v{i}": count for i, count in enumerate(counters.values())}
+    return {
+        "TableName": table,
+        "Key": serialize({"pk": pk, "sk": sk}),
+        "UpdateExpression": "ADD "
+        + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialize(values),
+    }
+
+
+def _merge_shards(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Items of the same bucket written by different shards, summed into one per bucket (in
+    bucket order), ``sk`` the bucket's key."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in items:
+        bucket = bucket_of(item["sk"])
+        total = merged.setdefault(bucket, {"sk": bucket})
+        for name, value in item.items():
+            if name not in ("pk", "sk") and isinstance(value, int | float):
+                total[name] = total.get(name, 0) + value
+    return [merged[bucket] for bucket in sorted(merged)]
 
 
 def _version_order(version: str) -> tuple[int, str]:
