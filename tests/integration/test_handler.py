@@ -22,11 +22,12 @@ def invoke(stack):
 
 def test_every_api_event_is_valid_json_for_sam_local_invoke():
     names = sorted(p.name for p in EVENTS.glob("api_*.json"))
-    assert len(names) == 7  # one per endpoint
+    assert len(names) == 10  # one per endpoint
     for name in names:
         event = load_event(name)
         assert event["httpMethod"] in ("GET", "POST")
-        assert event["requestContext"]["identity"]["apiKeyId"]
+        keyless = name in ("api_health.json", "api_perspective_discovery.json")
+        assert keyless or event["requestContext"]["identity"]["apiKeyId"]
 
 
 def test_health_event(invoke):
@@ -91,3 +92,19 @@ def test_lambda_refuses_a_call_without_a_key_identity(invoke, monkeypatch, stack
         get_settings.cache_clear()
     assert status == 401 and body["error"]["code"] == "unauthorized"
     assert stack.items() == []
+
+
+def test_perspective_events_analyze_suggest_and_discover(invoke, stack):
+    status, analyzed = invoke(load_event("api_perspective_analyze.json", "1"))
+    assert status == 200, analyzed
+    assert set(analyzed["attributeScores"]) == {"TOXICITY", "INSULT"}
+    assert len(analyzed["attributeScores"]["TOXICITY"]["spanScores"]) == 2
+    status, suggested = invoke(load_event("api_perspective_suggestscore.json", "1"))
+    assert status == 200 and suggested == {"clientToken": "comment-1"}
+    (prediction,) = stack.items("prediction")
+    (feedback,) = stack.items("feedback")
+    assert feedback["request_id"] == prediction["request_id"]
+    assert prediction["caller_id"] == "key:demo-key-id"
+    status, document = invoke(load_event("api_perspective_discovery.json"))
+    assert status == 200
+    assert document["rootUrl"] == "https://abc123.execute-api.us-east-1.amazonaws.com/prod/"

@@ -101,3 +101,16 @@ class SuggestCommentScoreResponse(BaseModel):
     detectedLanguages: list[str] | None = None
     requestedLanguages: list[str] | None = None
     clientToken: str | None = None
+
+
+class GoogleError(BaseModel):
+    code: int = Field(description="the HTTP status")
+    message: str
+    status: str = Field(description="google.rpc.Code name, e.g. INVALID_ARGUMENT")
+    details: list[dict] = []
+
+
+class GoogleErrorPublic(BaseModel):
+    """Google's error shape, which Perspective's clients parse."""
+
+    error: GoogleError

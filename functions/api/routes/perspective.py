@@ -15,6 +15,7 @@ from api.perspective.schemas import (
     AnalyzeCommentRequest,
     AnalyzeCommentResponse,
     AttributeScores,
+    GoogleErrorPublic,
     Score,
     SpanScore,
     SuggestCommentScoreRequest,
@@ -26,7 +27,12 @@ from moderation.service import PredictOptions
 from moderation.settings import Settings
 from moderation.text import normalize_text, text_hash
 
-router = APIRouter()
+# Every failure on these paths is Google's shape; validation failures are 400, as at Google.
+router = APIRouter(
+    responses={
+        code: {"model": GoogleErrorPublic} for code in (400, 401, 403, 404, 409, 422, 429, 503)
+    }
+)
 
 
 def _checked_text(comment: TextEntry, settings: Settings) -> str:
