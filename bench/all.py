@@ -27,6 +27,8 @@ MODULES = [
     "bench.model",
     "bench.api",
     "bench.aggregator",
+    "bench.cost",
+    "bench.stream_sim",
     "bench.package",
     "bench.dashboard",
     "bench.load",

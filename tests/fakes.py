@@ -142,7 +142,7 @@ class InMemoryPredictionLog:
     def __init__(self, reachable: bool = True) -> None:
         self.predictions: dict[str, PredictionRecord] = {}
         self.feedback: dict[tuple[str, str], FeedbackRecord] = {}
-        self.cache: dict[str, tuple[list[float], int]] = {}
+        self.cache: dict[str, list[float]] = {}
         self.reachable = reachable
 
     def _up(self) -> None:
@@ -155,16 +155,15 @@ class InMemoryPredictionLog:
     def cached_scores(self, cache_keys: list[str]) -> dict[str, list[float]]:
         if not self.reachable:
             return {}
-        return {k: self.cache[k][0] for k in cache_keys if k in self.cache}
+        return {k: self.cache[k] for k in cache_keys if k in self.cache}
 
     def log(self, predictions: list[PredictionRecord], cache_writes: list[CacheWrite]) -> None:
         self._up()
         if any(p.request_id in self.predictions for p in predictions):
             raise DuplicateRequest
         self.predictions |= {p.request_id: p for p in predictions}
-        for key, scores, hits, _expires in cache_writes:
-            old_scores, old_hits = self.cache.get(key, (scores, 0))
-            self.cache[key] = (old_scores, old_hits + hits)
+        for key, scores, _expires in cache_writes:
+            self.cache[key] = scores
 
     def get_predictions(self, request_ids: list[str]) -> dict[str, PredictionRecord]:
         self._up()
@@ -204,7 +203,8 @@ class InMemoryPredictionLog:
         more = start + limit < len(queue)
         return page, str(start + limit) if more else None
 
-    def count_reviews(self, status: ReviewStatus) -> int:
+    def review_count(self, status: ReviewStatus) -> int:
+        """The fake is its own review counter (in production: the aggregates)."""
         return sum(p.review_status == status for p in self.predictions.values())
 
     def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:

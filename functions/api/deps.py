@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from moderation.model_holder import ModelHolder
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
+from moderation.stores.aggregates import AggregateStore
 from moderation.stores.prediction_log import PredictionLog
 
 
@@ -18,7 +19,8 @@ from moderation.stores.prediction_log import PredictionLog
 def get_service() -> ModerationService:
     settings = get_settings()
     store = PredictionLog(settings.predictions_table, settings.cache_table)
-    return ModerationService(ModelHolder(settings), store, settings)
+    counts = AggregateStore(settings.aggregates_table)
+    return ModerationService(ModelHolder(settings), store, settings, counts)
 
 
 # Dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and

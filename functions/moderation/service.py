@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -136,11 +136,24 @@ def _prediction(record: PredictionRecord) -> Prediction:
     )
 
 
+class ReviewCounts(Protocol):
+    """How many items have a review status, without paging the queue."""
+
+    def review_count(self, status: ReviewStatus) -> int: ...
+
+
 class ModerationService:
-    def __init__(self, model: ModelHolder, store: PredictionLog, settings: Settings) -> None:
+    def __init__(
+        self,
+        model: ModelHolder,
+        store: PredictionLog,
+        settings: Settings,
+        review_counts: ReviewCounts,
+    ) -> None:
         self.model = model
         self.store = store
         self.settings = settings
+        self.review_counts = review_counts
 
     def health(self) -> Health:
         """Whether a model is served and the prediction log answers, and if not, why."""
@@ -198,7 +211,6 @@ class ModerationService:
         expires = int((now + timedelta(days=self.settings.text_retention_days)).timestamp())
         cache_expires = int((now + timedelta(days=self.settings.cache_ttl_days)).timestamp())
         records: list[PredictionRecord] = []
-        cache_hits: dict[str, int] = {}
         first_seen: set[str] = set()
         options_fingerprint = options.fingerprint()
         for i, key in enumerate(cache_keys):
@@ -229,15 +241,8 @@ class ModerationService:
                     fingerprint=_fingerprint(hashes[i], options_fingerprint),
                 )
             )
-            cache_hits[key] = cache_hits.get(key, 0) + (1 if key in cached else 0)
         cache_writes: list[CacheWrite] = [
-            (
-                key,
-                [float(s) for s in (cached[key] if key in cached else scored[key])],
-                hits,
-                cache_expires,
-            )
-            for key, hits in cache_hits.items()
+            (key, [float(s) for s in values], cache_expires) for key, values in scored.items()
         ]
         t3 = time.perf_counter()
         try:
@@ -373,9 +378,9 @@ class ModerationService:
     def reviews(
         self, status: ReviewStatus, limit: int, cursor: str | None, explain: bool
     ) -> ReviewPage:
-        """One page of the review queue (oldest first), the queue's size, and with
-        ``explain`` the n-grams behind each flagged label (items whose text was not stored
-        have none)."""
+        """One page of the review queue (oldest first), the queue's size (from the aggregates:
+        seconds behind the log), and with ``explain`` the n-grams behind each flagged label
+        (items whose text was not stored have none)."""
         items, next_cursor = self.store.reviews(status, limit, cursor)
         explanations: dict[str, Explanations] = {}
         if explain:
@@ -385,7 +390,8 @@ class ModerationService:
                 for item in items
                 if item.comment_text
             }
-        return ReviewPage(items, explanations, next_cursor, self.store.count_reviews(status))
+        count = self.review_counts.review_count(status)
+        return ReviewPage(items, explanations, next_cursor, count)
 
     def decide_review(
         self,

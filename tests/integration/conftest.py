@@ -15,9 +15,11 @@ from api.deps import get_service, service_dependency, settings_dependency
 from api.main import create_app
 from local.lambda_context import LambdaContext
 from local.resources import create_resources
+from local.streams import Checkpoints, StreamReader
 from moderation.model_holder import ModelHolder
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
+from moderation.stores.aggregates import AggregateStore
 from moderation.stores.dynamo import deserialize
 from moderation.stores.prediction_log import PredictionLog
 from moderation.stores.registry import ModelRegistry
@@ -44,7 +46,8 @@ class Stack:
         injector wrapping the real client, say), under ``settings`` or the stack's."""
         settings = settings or self.settings
         store = PredictionLog(settings.predictions_table, settings.cache_table, dynamodb_client)
-        return ModerationService(ModelHolder(settings), store, settings)
+        counts = AggregateStore(settings.aggregates_table, dynamodb_client or self.dynamodb)
+        return ModerationService(ModelHolder(settings), store, settings, counts)
 
 
 @contextmanager
@@ -120,3 +123,27 @@ def aggregator(stack: Stack) -> Iterator[Callable[[dict], dict]]:
     forget_container_state()
     yield lambda event: handler(event, LambdaContext())
     forget_container_state()
+
+
+@pytest.fixture
+def drain_stream(stack: Stack, tmp_path: Path) -> Callable[[], int]:
+    """``drain_stream()``: every record of the predictions table's stream not yet read fed to
+    the aggregator handler, as Lambda's event source mapping (and ``make run``'s stream
+    runner) does; returns how many were handled."""
+    reader = StreamReader(
+        stack.settings.predictions_table,
+        handler,
+        Checkpoints(tmp_path / "stream-checkpoints.json"),
+        stack.dynamodb,
+        boto3.client("dynamodbstreams", region_name="us-east-1"),
+        context=LambdaContext(),
+    )
+
+    def drain() -> int:
+        forget_container_state()
+        handled = 0
+        while batch := reader.poll():
+            handled += batch
+        return handled
+
+    return drain

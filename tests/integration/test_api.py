@@ -70,14 +70,34 @@ def test_store_text_false_logs_the_hash_never_the_text(client, stack):
 
 def test_repeated_comment_is_served_from_cache_and_still_logged(client, stack):
     first = client.post("/predict", json={"comment_text": "You are an IDIOT"}).json()
+    (written,) = stack.cache_items()
     second = client.post("/predict", json={"comment_text": "you are an   idiot"}).json()
     assert (first["cached"], second["cached"]) == (False, True)
     assert first["scores"] == second["scores"]
     assert first["request_id"] != second["request_id"]
     assert sorted(i["cached"] for i in stack.items("prediction")) == [False, True]
     (cache,) = stack.cache_items()
-    assert cache["hits"] == 1 and cache["cache_key"].endswith("#v1")
-    assert "comment_text" not in cache
+    assert cache["cache_key"].endswith("#v1") and "comment_text" not in cache
+    # the hit read the cache and wrote nothing to it (the aggregates count hits)
+    assert cache == written
+
+
+def test_a_batch_writes_its_new_scores_to_the_cache_in_one_call(stack, make_client):
+    calls = []
+
+    class Recording:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(stack.dynamodb, name)
+
+    client = make_client(stack.service(Recording()))
+    texts = [f"comment number {i} for the cache" for i in range(20)]
+    assert client.post("/predict/batch", json={"comments": texts}).status_code == 200
+    assert calls.count("batch_write_item") == 1 and "update_item" not in calls
+    assert len(stack.cache_items()) == 20
+    calls.clear()
+    assert client.post("/predict/batch", json={"comments": texts}).status_code == 200
+    assert "batch_write_item" not in calls  # every comment a hit: the cache is not rewritten
 
 
 def test_threshold_overrides_and_explanations(client):
@@ -120,7 +140,7 @@ def test_feedback_on_unknown_request_is_404(client, stack):
     assert stack.items() == []
 
 
-def test_review_queue_oldest_first_and_decisions_leave_it(client, stack):
+def test_review_queue_oldest_first_and_decisions_leave_it(client, stack, drain_stream):
     # GIVEN three predictions forced into review (thresholds at 0, blocks impossible)
     ids = []
     for text in ("first comment", "second comment", "third comment"):
@@ -130,6 +150,7 @@ def test_review_queue_oldest_first_and_decisions_leave_it(client, stack):
         if body["decision"] == "review":
             ids.append(body["request_id"])
     assert len(ids) == 3
+    drain_stream()  # the queue's size comes from the aggregates
     page = client.get("/reviews", params={"status": "pending", "limit": 2}).json()
     assert [i["request_id"] for i in page["items"]] == ids[:2] and page["count"] == 3
     rest = client.get("/reviews", params={"cursor": page["next_cursor"]}).json()
@@ -138,6 +159,7 @@ def test_review_queue_oldest_first_and_decisions_leave_it(client, stack):
     decided = client.post(f"/reviews/{ids[0]}", json={"action": "approve", "moderator": "alice"})
     assert decided.status_code == 200 and decided.json()["true_labels"] == []
     # THEN it leaves the queue, is recorded as feedback, and cannot be decided twice
+    drain_stream()
     pending = client.get("/reviews").json()
     assert [i["request_id"] for i in pending["items"]] == ids[1:] and pending["count"] == 2
     (feedback,) = stack.items("feedback")

@@ -26,7 +26,7 @@ def log() -> InMemoryPredictionLog:
 
 @pytest.fixture
 def service(log: InMemoryPredictionLog) -> ModerationService:
-    return ModerationService(FixedModel(tiny_scorer()), log, Settings())
+    return ModerationService(FixedModel(tiny_scorer()), log, Settings(), log)
 
 
 def test_every_answered_prediction_is_logged_with_its_decision(service, log):
@@ -119,17 +119,15 @@ def test_review_pages_explain_flagged_labels_and_refuse_foreign_cursors(service)
 
 
 def test_health_names_what_is_missing():
-    healthy = ModerationService(FixedModel(tiny_scorer()), InMemoryPredictionLog(), Settings())
+    log = InMemoryPredictionLog()
+    healthy = ModerationService(FixedModel(tiny_scorer()), log, Settings(), log)
     assert healthy.health().ok and healthy.health().model_version == "v1"
-    no_model = ModerationService(
-        FixedModel(problem="alias not set"), InMemoryPredictionLog(), Settings()
-    )
+    no_model = ModerationService(FixedModel(problem="alias not set"), log, Settings(), log)
     assert not no_model.health().ok and no_model.health().model_problem == "alias not set"
     with pytest.raises(ModelUnavailable):
         no_model.predict(["hello"], DEFAULTS, "caller")
-    store_down = ModerationService(
-        FixedModel(tiny_scorer()), InMemoryPredictionLog(reachable=False), Settings()
-    )
+    down = InMemoryPredictionLog(reachable=False)
+    store_down = ModerationService(FixedModel(tiny_scorer()), down, Settings(), down)
     assert not store_down.health().ok and not store_down.health().store_reachable
     with pytest.raises(StoreUnavailable):
         store_down.predict(["hello"], DEFAULTS, "caller")

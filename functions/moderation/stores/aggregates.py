@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from moderation.buckets import (
+    ALL_VERSIONS,
     LIFETIME,
     SHARD_KEY_END,
     all_counters,
@@ -32,9 +33,11 @@ from moderation.buckets import (
     bucket_of,
     high_water_key,
     partition_key,
+    review_queue_change,
     shard_key,
 )
 from moderation.errors import StoreUnavailable
+from moderation.records import ReviewStatus
 from moderation.stores.dynamo import RETRY_CONFIG, deserialize, projection, serialize
 
 #: One transaction holds at most 100 actions: the high-water mark and 99 buckets.
@@ -140,6 +143,15 @@ class AggregateStore:
             except BotoCoreError as exc:
                 raise _store_error(exc) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def review_count(self, status: ReviewStatus) -> int:
+        """How many predictions wait for review (``pending``) or have been decided, from the
+        lifetime counters: one Query however long the queue (the figure is as current as
+        the aggregator, seconds behind the log)."""
+        lifetime = self.lifetime(ALL_VERSIONS, ("review_in", "review_out", "review_removed"))
+        if status == "decided":
+            return lifetime["review_out"]
+        return review_queue_change(lifetime)
 
     def high_water_mark(self, shard_id: str) -> int | None:
         """The last sequence number of the shard counted, None before its first batch."""

@@ -25,8 +25,11 @@ from moderation.records import (
 from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
 
 REVIEW_INDEX = "review-queue"
-#: (cache key, scores, hits to add, expiry as epoch seconds)
-CacheWrite = tuple[str, list[float], int, int]
+#: (cache key, scores, expiry as epoch seconds): a newly scored comment
+CacheWrite = tuple[str, list[float], int]
+#: BatchWriteItem's limit, and how often its unprocessed items are sent again
+_BATCH_WRITE_ITEMS = 25
+_BATCH_WRITE_ATTEMPTS = 3
 
 
 class DuplicateRequest(Exception):
@@ -81,16 +84,23 @@ class PredictionLog:
             return {}
         return {item["cache_key"]: [float(x) for x in item["scores"]] for item in items}
 
-    def _cache_update(
-        self, cache_key: str, scores: list[float], hits: int, expires_at: int
-    ) -> dict:
-        return {
-            "TableName": self.cache_table,
-            "Key": {"cache_key": {"S": cache_key}},
-            "UpdateExpression": "SET scores = if_not_exists(scores, :s), expires_at = :e "
-            "ADD hits :h",
-            "ExpressionAttributeValues": serialize({":s": scores, ":e": expires_at, ":h": hits}),
-        }
+    def _cache_scores(self, cache_writes: Sequence[CacheWrite]) -> None:
+        """Newly scored comments into the cache, 25 a call (a cache hit writes nothing: the
+        aggregates count hits). Best-effort: the cache is an optimisation, never a record."""
+        requests = [
+            {"PutRequest": {"Item": serialize({"cache_key": k, "scores": s, "expires_at": e})}}
+            for k, s, e in cache_writes
+        ]
+        for start in range(0, len(requests), _BATCH_WRITE_ITEMS):
+            pending = {self.cache_table: requests[start : start + _BATCH_WRITE_ITEMS]}
+            try:
+                for _ in range(_BATCH_WRITE_ATTEMPTS):
+                    response = self.client.batch_write_item(RequestItems=pending)
+                    pending = response.get("UnprocessedItems") or {}
+                    if not pending:
+                        break
+            except (ClientError, BotoCoreError):
+                return  # the store is struggling: skip the cache rather than slow the caller
 
     # the prediction log
     def log(
@@ -101,8 +111,8 @@ class PredictionLog:
         Each prediction is a conditional put on a new request id, so a retried request with
         the same ``Idempotency-Key`` (same ids) raises ``DuplicateRequest`` and writes nothing.
         One prediction is a single conditional PutItem (atomic by itself, half the cost of a
-        transaction); a batch is one transaction. Cache writes follow, best-effort: the cache
-        is an optimisation, never a record.
+        transaction); a batch is one transaction. Newly scored comments then go to the cache
+        (``_cache_scores``).
         """
         puts = [
             {
@@ -127,11 +137,7 @@ class PredictionLog:
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
-        for write in cache_writes:
-            try:
-                self.client.update_item(**self._cache_update(*write))
-            except (ClientError, BotoCoreError):
-                break  # the store is struggling: skip the cache rather than slow the caller
+        self._cache_scores(cache_writes)
 
     def get_predictions(self, request_ids: Sequence[str]) -> dict[str, PredictionRecord]:
         keys = [serialize(prediction_key(rid)) for rid in request_ids]
@@ -204,25 +210,6 @@ class PredictionLog:
         next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
         items = [PredictionRecord.model_validate(deserialize(i)) for i in response.get("Items", [])]
         return items, next_cursor
-
-    def count_reviews(self, status: ReviewStatus) -> int:
-        arguments: dict[str, Any] = {
-            "TableName": self.predictions_table,
-            "IndexName": REVIEW_INDEX,
-            "KeyConditionExpression": "review_status = :s",
-            "ExpressionAttributeValues": {":s": {"S": status}},
-            "Select": "COUNT",
-        }
-        total = 0
-        try:
-            while True:
-                response = self.client.query(**arguments)
-                total += response["Count"]
-                if "LastEvaluatedKey" not in response:
-                    return total
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable(exc) from exc
 
     def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:
         """Close a pending review and record it as feedback, in one transaction."""
