@@ -5,9 +5,10 @@ Each record knows its own DynamoDB key (``pk`` is the prediction's request id; `
 what the item is), so the key layout is written once, here.
 """
 
+import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from moderation.labels import Decision
 
@@ -15,6 +16,9 @@ PREDICTION_SK = "PREDICTION"
 FEEDBACK_SK_PREFIX = "FEEDBACK#"
 
 ReviewStatus = Literal["pending", "decided"]
+#: The review-queue index is keyed by ``<status>#<shard>``, the shard from the request id, so
+#: no index partition takes every review; a page merges the shards, oldest first.
+REVIEW_SHARDS = 8
 ReviewAction = Literal["approve", "reject", "relabel"]
 
 
@@ -66,6 +70,12 @@ class PredictionRecord(Record):
     #: must match it to be replayed
     fingerprint: str
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def review_queue(self) -> str | None:
+        """The review-queue index's key (absent, so not indexed, when not for review)."""
+        return review_queue_key(self.review_status, self.request_id) if self.review_status else None
+
     def key(self) -> dict[str, str]:
         return prediction_key(self.request_id)
 
@@ -94,6 +104,11 @@ class FeedbackRecord(Record):
 
     def key(self) -> dict[str, str]:
         return feedback_key(self.request_id, self.source)
+
+
+def review_queue_key(status: ReviewStatus, request_id: str) -> str:
+    shard = int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) % REVIEW_SHARDS
+    return f"{status}#{shard}"
 
 
 def prediction_key(request_id: str) -> dict[str, str]:

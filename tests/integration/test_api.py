@@ -317,3 +317,37 @@ def test_comment_text_never_appears_in_logs(client, caplog):
     lines = [logger.registered_formatter.format(record) for record in caplog.records]
     assert any('"decision"' in line and '"request_id"' in line for line in lines)
     assert not [line for line in lines if "zebra-unique-phrase" in line]
+
+
+def test_the_review_queue_pages_oldest_first_across_its_index_shards(client, stack):
+    from moderation.records import REVIEW_SHARDS
+
+    # GIVEN 25 predictions in review, spread over the index's shards
+    forced = {"thresholds": {"toxic": 0.0}}
+    ids = [
+        client.post("/predict", json={"comment_text": f"queued comment {i}", **forced}).json()[
+            "request_id"
+        ]
+        for i in range(25)
+    ]
+    shards = {i["review_queue"] for i in stack.items("prediction")}
+    assert len(shards) > REVIEW_SHARDS // 2 and all(s.startswith("pending#") for s in shards)
+    # WHEN the queue is read 4 at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/reviews", params=params).json()
+        seen += [i["request_id"] for i in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    # THEN every item comes once, oldest first, in ceil(25 / 4) pages
+    created = {i["request_id"]: i["created_at"] for i in stack.items("prediction")}
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert [created[r] for r in seen] == sorted(created[r] for r in seen)
+    assert pages == 7
+    # AND a decided item moves to the decided partition
+    client.post(f"/reviews/{seen[0]}", json={"action": "approve", "moderator": "m"})
+    decided = client.get("/reviews", params={"status": "decided"}).json()["items"]
+    assert [i["request_id"] for i in decided] == [seen[0]]

@@ -19,7 +19,8 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "review-queue"
+    assert index["IndexName"] == "review-queue-sharded"
+    assert index["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionProtectionEnabled"] is True
 

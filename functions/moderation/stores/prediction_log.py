@@ -6,6 +6,7 @@ nothing half-written, because every multi-item write is one transaction.
 """
 
 import base64
+import heapq
 import json
 from collections.abc import Sequence
 from functools import cached_property
@@ -16,15 +17,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from moderation.errors import Conflict, InvalidCursor, NotFound, StoreUnavailable
 from moderation.records import (
+    REVIEW_SHARDS,
     FeedbackRecord,
     PredictionRecord,
     ReviewDecision,
     ReviewStatus,
     prediction_key,
+    review_queue_key,
 )
 from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
 
-REVIEW_INDEX = "review-queue"
+REVIEW_INDEX = "review-queue-sharded"
+#: an index position: the index's key and the table's
+INDEX_KEY_ATTRIBUTES = ("review_queue", "created_at", "pk", "sk")
+EXHAUSTED = "done"
 #: (cache key, scores, expiry as epoch seconds): a newly scored comment
 CacheWrite = tuple[str, list[float], int]
 #: BatchWriteItem's limit, and how often its unprocessed items are sent again
@@ -187,28 +193,54 @@ class PredictionLog:
     def reviews(
         self, status: ReviewStatus, limit: int, cursor: str | None = None
     ) -> tuple[list[PredictionRecord], str | None]:
-        """Review items with ``status``, oldest first, and an opaque cursor for the next page."""
-        arguments: dict[str, Any] = {
-            "TableName": self.predictions_table,
-            "IndexName": REVIEW_INDEX,
-            "KeyConditionExpression": "review_status = :s",
-            "ExpressionAttributeValues": {":s": {"S": status}},
-            "ScanIndexForward": True,
-            "Limit": limit,
-        }
-        if cursor:
-            arguments["ExclusiveStartKey"] = _decode_cursor(cursor)
-        try:
-            response = self.client.query(**arguments)
-        except ClientError as exc:
-            if cursor and exc.response["Error"]["Code"] == "ValidationException":
-                raise InvalidCursor("is not a cursor this API issued") from exc
-            raise _unavailable(exc) from exc
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from exc
-        last = response.get("LastEvaluatedKey")
-        next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
-        items = [PredictionRecord.model_validate(deserialize(i)) for i in response.get("Items", [])]
+        """Review items with ``status``, oldest first, and an opaque cursor for the next page.
+
+        The index has ``REVIEW_SHARDS`` partitions per status: each is read from where the
+        cursor left it (``limit`` items, already oldest first), the pages are merged, and the
+        cursor keeps each partition's position (or that it is exhausted)."""
+        positions = _decode_cursor(cursor) if cursor else {}
+        per_shard: list[list[tuple[int, dict[str, Any]]]] = []
+        more: dict[int, bool] = {}
+        for shard in range(REVIEW_SHARDS):
+            position = positions.get(str(shard))
+            if position == EXHAUSTED:
+                continue
+            arguments: dict[str, Any] = {
+                "TableName": self.predictions_table,
+                "IndexName": REVIEW_INDEX,
+                "KeyConditionExpression": "review_queue = :q",
+                "ExpressionAttributeValues": {":q": {"S": f"{status}#{shard}"}},
+                "ScanIndexForward": True,
+                "Limit": limit,
+            }
+            if position:
+                arguments["ExclusiveStartKey"] = position
+            try:
+                response = self.client.query(**arguments)
+            except ClientError as exc:
+                if cursor and exc.response["Error"]["Code"] == "ValidationException":
+                    raise InvalidCursor("is not a cursor this API issued") from exc
+                raise _unavailable(exc) from exc
+            except BotoCoreError as exc:
+                raise _unavailable(exc) from exc
+            per_shard.append([(shard, item) for item in response.get("Items", [])])
+            more[shard] = "LastEvaluatedKey" in response
+        # a merge keeps each shard's own order, so what a page takes of a shard is a prefix
+        # of what the shard returned and its position is the last item taken
+        found = list(heapq.merge(*per_shard, key=lambda pair: pair[1]["created_at"]["S"]))
+        page = found[:limit]
+        taken = dict(page)  # shard -> the last item taken from it
+        left = {shard for shard, _ in found[limit:]}
+        next_positions = dict(positions)
+        for shard, was_more in more.items():
+            if shard in taken:
+                item = taken[shard]
+                next_positions[str(shard)] = {k: item[k] for k in INDEX_KEY_ATTRIBUTES}
+            if not was_more and shard not in left:
+                next_positions[str(shard)] = EXHAUSTED
+        done = all(next_positions.get(str(s)) == EXHAUSTED for s in range(REVIEW_SHARDS))
+        next_cursor = None if done else _encode_cursor(next_positions)
+        items = [PredictionRecord.model_validate(deserialize(item)) for _, item in page]
         return items, next_cursor
 
     def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:
@@ -221,13 +253,15 @@ class PredictionLog:
                         "Update": {
                             "TableName": self.predictions_table,
                             "Key": serialize(prediction_key(request_id)),
-                            "UpdateExpression": "SET review_status = :done, review = :r",
+                            "UpdateExpression": "SET review_status = :done, review = :r, "
+                            "review_queue = :queue",
                             "ConditionExpression": "review_status = :pending",
                             "ExpressionAttributeValues": serialize(
                                 {
                                     ":done": "decided",
                                     ":pending": "pending",
                                     ":r": review.model_dump(),
+                                    ":queue": review_queue_key("decided", request_id),
                                 }
                             ),
                         }
@@ -253,12 +287,24 @@ class PredictionLog:
             raise _unavailable(exc) from exc
 
 
+def _encode_cursor(positions: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(positions).encode()).decode()
+
+
 def _decode_cursor(cursor: str) -> dict[str, Any]:
-    """The query position a cursor of ours encodes; ``InvalidCursor`` for anything else."""
+    """The index positions a cursor of ours encodes; ``InvalidCursor`` for anything else."""
     try:
-        position = json.loads(base64.urlsafe_b64decode(cursor))
+        positions = json.loads(base64.urlsafe_b64decode(cursor))
     except ValueError:
         raise InvalidCursor("is not a cursor this API issued") from None
-    if not isinstance(position, dict) or not all(isinstance(v, dict) for v in position.values()):
+    valid = isinstance(positions, dict) and all(
+        key.isdigit()
+        and (
+            value == EXHAUSTED
+            or (isinstance(value, dict) and set(value) == set(INDEX_KEY_ATTRIBUTES))
+        )
+        for key, value in positions.items()
+    )
+    if not valid:
         raise InvalidCursor("is not a cursor this API issued")
-    return position
+    return positions
