@@ -69,17 +69,38 @@ run: venv ## the local stack: moto :5000, model bootstrap, API :8000, UI :8501, 
 	@echo "          moderator UI http://127.0.0.1:8501, dashboard http://127.0.0.1:8502 (Ctrl-C stops)"
 	$(VENV)/bin/honcho -e local.env -f local/Procfile start
 
+reset-local: venv ## delete the local stack's state (.local: tables, registry, stream positions) to start from scratch
+	$(PY) -m local reset
+.PHONY: reset-local
+
 seed-traffic: venv ## send COUNT (default 500) real comments + feedback through the running API
 	$(PY) -m local seed --count $(or $(COUNT),500)
 
 bench-model: venv ## model benchmark -> bench/results/model.json
 	$(PY) -m bench.model
 
+eval: venv ## behavioural suite + identity bias on the latest bundle (BUNDLE=dir) -> bench/results/behaviour.json; fails below a floor
+	$(PY) -m bench.behaviour $(if $(BUNDLE),--bundle $(BUNDLE))
+.PHONY: eval
+
 bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bundle: make train)
 	$(PY) -m bench.api
 
 bench-aggregator: venv ## aggregator benchmark -> bench/results/aggregator.json
 	$(PY) -m bench.aggregator
+
+bench-cost: venv ## write/read units per operation and $ per million predictions -> bench/results/cost.json
+	$(PY) -m bench.cost
+
+bench-stream-sim: venv ## Lambda stream processing simulated at 100/1k/10k per s, old vs new aggregator -> bench/results/stream_sim.json
+	$(PY) -m bench.stream_sim
+
+bench-catch-up: venv ## 5,000 predictions via /predict/batch on the local stack, then time until all are aggregated -> bench/results/catch_up.json
+	$(PY) -m bench.catch_up
+
+bench-restart: venv ## local stack restart after 1k/10k/50k predictions, state size, 24 h dashboard -> bench/results/restart.json
+	$(PY) -m bench.restart
+.PHONY: bench-restart
 
 bench-dashboard: venv ## dashboard main page for 24 h after 10k and 200k predictions -> bench/results/dashboard.json
 	$(PY) -m bench.dashboard
@@ -102,4 +123,4 @@ package-size: venv ## size of the Lambda zip (arm64 wheels + functions/) -> benc
 clean: ## remove local state (venv, bundles, W&B offline runs, caches)
 	rm -rf $(VENV) $(SAM_VENV) .venv-peer artifacts .local wandb .pytest_cache .ruff_cache
 
-.PHONY: help venv browser validate package-size bench bench-dashboard bench-load bench-compare security lint format test test-fast train register promote run seed-traffic bench-model bench-api bench-aggregator clean
+.PHONY: help venv browser validate package-size bench bench-catch-up bench-cost bench-stream-sim bench-dashboard bench-load bench-compare security lint format test test-fast train register promote run seed-traffic bench-model bench-api bench-aggregator clean

@@ -1,9 +1,10 @@
 """Model benchmark (``make bench-model``) -> bench/results/model.json.
 
-Trains on the full data folder (DATA_DIR), then measures the bundle and both scorers on the
-same 2,000 real test comments. Targets (2-core machine): training < 10 min, bundle < 40 MB,
-load < 0.5 s in a fresh process, lean single-comment p50 < 0.3 ms and p99 < 1.5 ms, mean
-ROC-AUC on test_scored >= 0.978.
+Trains on the full data folder (DATA_DIR) and the extra sources beside it, then measures the
+bundle and both scorers on the same 2,000 real test comments. Targets (2-core machine):
+training < 10 min, bundle <= 60 MB, load < 0.5 s in a fresh process, lean single-comment
+p50 < 0.3 ms and p99 < 1.5 ms, batch >= 4,000 comments/s, mean ROC-AUC on test_scored
+>= 0.974 (goal 0.980).
 """
 
 import json
@@ -19,7 +20,7 @@ from bench.common import peak_rss_mb, percentiles_ms, timed, write_results
 from moderation.model.bundle import load_bundle
 from moderation.settings import get_settings
 from moderation.text import normalize_text
-from training.data import load_test
+from training.data import default_extra_dir, load_test
 from training.model import Hyperparameters
 from training.train import train
 
@@ -80,7 +81,14 @@ def per_comment(fn, texts: list[str]) -> list[float]:
 def main() -> None:
     settings = get_settings()
     out_dir = Path("bench/scratch/bundles")
-    result, train_seconds = timed(train, settings.data_dir, out_dir, Hyperparameters(), track=False)
+    result, train_seconds = timed(
+        train,
+        settings.data_dir,
+        out_dir,
+        Hyperparameters(),
+        track=False,
+        extra_dir=default_extra_dir(settings.data_dir),
+    )
     train_peak = peak_rss_mb()
     bundle_bytes = sum(p.stat().st_size for p in result.bundle_dir.iterdir())
 
@@ -119,7 +127,7 @@ def main() -> None:
             },
             "bundle": {
                 "size_mb": round(bundle_bytes / 1e6, 2),
-                "target_mb": 40,
+                "target_mb": 60,
                 "load_fresh_process_s": round(float(np.median([x["load_s"] for x in loads])), 3),
                 "import_s": round(float(np.median([x["import_s"] for x in loads])), 3),
                 "target_load_s": 0.5,
@@ -134,15 +142,20 @@ def main() -> None:
             "batch_of_100_throughput_per_s": {
                 "lean": round(len(texts) / lean_batch, 1),
                 "sklearn": round(len(texts) / sk_batch, 1),
+                "target_lean": 4000,
             },
             "parity_max_abs_diff": float(np.abs(lean_scores - sk_scores).max()),
             "quality": {
                 "validation_mean_roc_auc": result.metrics["validation"]["mean_roc_auc"],
                 "test_mean_roc_auc": result.metrics["test"]["mean_roc_auc"],
+                "validation_extra_roc_auc": result.metrics.get("validation_extra", {}).get(
+                    "per_source"
+                ),
                 "test_per_label_roc_auc": {
                     k: v["roc_auc"] for k, v in result.metrics["test"]["per_label"].items()
                 },
-                "target_test_mean_roc_auc": 0.978,
+                "floor_test_mean_roc_auc": 0.974,
+                "target_test_mean_roc_auc": 0.980,
             },
             "hyperparameters": pipeline.hp.as_dict(),
         },

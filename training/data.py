@@ -162,3 +162,78 @@ def stratified_split(
         positions, test_size=validation_fraction, random_state=seed, stratify=strata
     )
     return np.sort(train), np.sort(validation)
+
+
+#: The extra labelled sources (``../shared/data/extra``, see its README): file stem and the
+#: column whose value keeps related rows in one split (HatemojiBuild's original and
+#: perturbation pairs); other sources split by row id.
+EXTRA_SOURCES: dict[str, str | None] = {
+    "stormfront": None,
+    "toxigen_prompts": None,
+    "civil_toxic_spans": None,
+    "hatemoji_build": "hb_matched_id",
+}
+
+
+def default_extra_dir(data_dir: Path) -> Path | None:
+    """The extra sources' folder: ``extra/`` beside the Jigsaw folder, when there is one."""
+    sibling = data_dir.parent / "extra"
+    return sibling if sibling.is_dir() else None
+
+
+@dataclass
+class ExtraData:
+    frame: pd.DataFrame  # comment_text, six labels (float, NaN = unknown), source, group
+    files: list[DataFile]
+
+
+def _split_group(frame: pd.DataFrame, pair_column: str | None) -> pd.Series:
+    """A key shared by rows that must stay in one split: a pair's smaller id, else the id."""
+    ids = frame["id"].astype(str)
+    if pair_column is None:
+        return ids
+    partner = frame[pair_column].fillna(frame["id"]).astype(str)
+    return pd.concat([ids, partner], axis=1).min(axis=1)
+
+
+def load_extra(directory: Path) -> ExtraData | None:
+    """The extra sources found in ``directory``, with per-label masks: an empty cell is an
+    unknown label (NaN), never a 0. None when the folder holds none of them."""
+    frames, files = [], []
+    for stem, pair_column in EXTRA_SOURCES.items():
+        path = find_file(directory, f"{stem}.csv")
+        if path is None:
+            continue
+        raw = _read_bytes(path)
+        frame = pd.read_csv(
+            io.BytesIO(raw), dtype={"id": str, pair_column or "id": str},
+            keep_default_na=False, na_values=[""],
+        )  # fmt: skip
+        missing = [c for c in ("id", "text", *LABELS) if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+        labels = frame[list(LABELS)].apply(pd.to_numeric, errors="coerce")
+        values = labels.to_numpy(dtype=np.float64)
+        if not np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():
+            raise DataError(f"{path}: labels must be 0, 1 or empty")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "comment_text": frame["text"].fillna("").astype(str),
+                    **{label: labels[label].astype(float) for label in LABELS},
+                    "source": stem,
+                    "group": stem + ":" + _split_group(frame, pair_column),
+                }
+            )
+        )
+        files.append(DataFile(str(path), hashlib.sha256(raw).hexdigest(), len(frame)))
+    if not frames:
+        return None
+    return ExtraData(pd.concat(frames, ignore_index=True), files)
+
+
+def group_split(groups: pd.Series, validation_fraction: float, seed: int) -> np.ndarray:
+    """Whether each row is in validation, by a seeded hash of its group: deterministic, and
+    every row of a group on the same side."""
+    digest = pd.util.hash_pandas_object(groups.astype(str) + f"#{seed}", index=False)
+    return (digest.to_numpy() % 10_000) < int(validation_fraction * 10_000)

@@ -5,7 +5,7 @@ logistic regression, then Platt calibration on real-rate validation rows. Every 
 vectorizers is linear in the features, so ``export`` folds them into one weight matrix.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from moderation.labels import LABELS
 from moderation.model.features import build_key_table, char_ngram_keys
 from moderation.text import WORD_PATTERN
+
+EXTRA_WEIGHTS: dict[str, float] = {
+    "civil_toxic_spans": 0.1,
+    "stormfront": 0.1,
+    "toxigen_prompts": 0.1,
+    "hatemoji_build": 0.1,
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class Hyperparameters:
     C: float = 0.35
     naive_bayes: bool = True
     class_weight: str | None = None
+    # weight of each extra source's rows against a Jigsaw row's 1 (chosen on validation,
+    # see docs/model-card.md)
+    extra_weights: dict[str, float] = field(default_factory=lambda: dict(EXTRA_WEIGHTS))
     max_iter: int = 500
 
     def as_dict(self) -> dict[str, Any]:
@@ -43,24 +53,35 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _fit_label(
-    features: sparse.csr_matrix, y: np.ndarray, hp: Hyperparameters
+    features: sparse.csr_matrix, y: np.ndarray, weights: np.ndarray, hp: Hyperparameters
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """NB ratio, LR weights and intercept for one label."""
+    """NB ratio, LR weights and intercept for one label, on the rows where it is known
+    (``y`` is NaN where a source says nothing about the label), weighted per row."""
+    known = ~np.isnan(y)
+    if not known.all():
+        features, y, weights = features[known], y[known], weights[known]
+    y = y.astype(np.int8)
     if hp.naive_bayes:
-        # Per-document means with +1 smoothing (Wang & Manning's NB-SVM as in the Jigsaw
-        # baselines): rare n-grams shrink towards a ratio of 0.
-        positives, negatives = int((y == 1).sum()), int((y == 0).sum())
-        positive = (np.asarray(features[y == 1].sum(axis=0)).ravel() + 1.0) / (positives + 1)
-        negative = (np.asarray(features[y == 0].sum(axis=0)).ravel() + 1.0) / (negatives + 1)
-        ratio = np.log(positive / negative)
+        # Per-document (weighted) means with +1 smoothing (Wang & Manning's NB-SVM as in the
+        # Jigsaw baselines): rare n-grams shrink towards a ratio of 0.
+        ratio = np.log(_smoothed_mean(features, weights, y == 1))
+        ratio -= np.log(_smoothed_mean(features, weights, y == 0))
         features = features @ sparse.diags(ratio)
     else:
         ratio = np.ones(features.shape[1])
     model = LogisticRegression(
         C=hp.C, solver="liblinear", max_iter=hp.max_iter, class_weight=hp.class_weight
     )
-    model.fit(features, y)
+    model.fit(features, y, sample_weight=weights)
     return ratio, model.coef_.ravel().copy(), float(model.intercept_[0])
+
+
+def _smoothed_mean(
+    features: sparse.csr_matrix, weights: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Weighted mean feature vector of ``rows``, with one pseudo-document of all ones."""
+    w = weights[rows]
+    return (np.asarray(w @ features[rows]).ravel() + 1.0) / (w.sum() + 1.0)
 
 
 class ToxicityPipeline:
@@ -102,10 +123,20 @@ class ToxicityPipeline:
         chars = self.char_vectorizer.transform(normalized_texts)
         return sparse.hstack([words, chars], format="csr")
 
-    def fit_classifiers(self, features: sparse.csr_matrix, targets: np.ndarray) -> None:
-        """One classifier per label; liblinear releases the GIL, so threads use both cores."""
+    def fit_classifiers(
+        self,
+        features: sparse.csr_matrix,
+        targets: np.ndarray,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        """One classifier per label on the rows where it is known (NaN targets are masked),
+        ``weights`` per row (default 1); liblinear releases the GIL, so threads use both
+        cores."""
+        targets = targets.astype(np.float64)
+        weights = np.ones(len(targets)) if weights is None else np.asarray(weights, np.float64)
         fitted = Parallel(n_jobs=-1, prefer="threads")(
-            delayed(_fit_label)(features, targets[:, j], self.hp) for j in range(len(LABELS))
+            delayed(_fit_label)(features, targets[:, j], weights, self.hp)
+            for j in range(len(LABELS))
         )
         self.ratios = [ratio for ratio, _, _ in fitted]
         self.weights = [weights for _, weights, _ in fitted]

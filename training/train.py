@@ -31,6 +31,43 @@ class TrainResult:
     pipeline: ToxicityPipeline
 
 
+@dataclass
+class ExtraSet:
+    """The extra sources' rows, normalised and split (empty when there are none)."""
+
+    train_texts: list[str]
+    train_targets: np.ndarray  # NaN where the source says nothing about a label
+    train_sources: np.ndarray
+    validation_texts: list[str]
+    validation_targets: np.ndarray
+    validation_sources: np.ndarray
+
+    @classmethod
+    def build(
+        cls, extra: data.ExtraData | None, validation_fraction: float, seed: int
+    ) -> "ExtraSet":
+        if extra is None:
+            empty, none = np.empty((0, len(LABELS))), np.empty(0, dtype=object)
+            return cls([], empty, none, [], empty, none)
+        frame = extra.frame
+        in_validation = data.group_split(frame["group"], validation_fraction, seed)
+        texts = [normalize_text(text) for text in frame["comment_text"]]
+        targets = frame[list(LABELS)].to_numpy(dtype=np.float64)
+        sources = frame["source"].to_numpy()
+        return cls(
+            [t for t, v in zip(texts, in_validation, strict=True) if not v],
+            targets[~in_validation],
+            sources[~in_validation],
+            [t for t, v in zip(texts, in_validation, strict=True) if v],
+            targets[in_validation],
+            sources[in_validation],
+        )
+
+    def train_weights(self, weights: dict[str, float]) -> np.ndarray:
+        """Each extra training row's weight, by its source (0 for a source not listed)."""
+        return np.array([weights.get(source, 0.0) for source in self.train_sources])
+
+
 class Steps:
     """Numbered progress lines with elapsed time: long steps show they are alive."""
 
@@ -52,6 +89,7 @@ def train(
     limit: int | None = None,
     model_name: str = "tfidf-nblr",
     track: bool = True,
+    extra_dir: Path | None = None,
 ) -> TrainResult:
     step = Steps(9)
     step(f"reading {data_dir}")
@@ -65,13 +103,21 @@ def train(
     targets = frame[list(LABELS)].to_numpy()
     train_rows, val_rows = data.stratified_split(frame, validation_fraction, seed)
     real_rate = frame["unbiased"].to_numpy()[val_rows]
+    extra = data.load_extra(extra_dir) if extra_dir is not None else None
+    extra_set = ExtraSet.build(extra, validation_fraction, seed)
+    files += extra.files if extra else []
     config = {
         **hp.as_dict(),
         "seed": seed,
         "validation_fraction": validation_fraction,
         "limit": limit,
         "model_name": model_name,
-        "rows": {"train": len(train_rows), "validation": len(val_rows)},
+        "rows": {
+            "train": len(train_rows),
+            "validation": len(val_rows),
+            "extra_train": len(extra_set.train_texts),
+            "extra_validation": len(extra_set.validation_texts),
+        },
         "calibration_and_thresholds_on": training.unbiased_source,
         "data": [vars(f) for f in files],
     }
@@ -79,11 +125,21 @@ def train(
     run = tracking.start_run(get_settings(), "train", config) if track else None
 
     pipeline = ToxicityPipeline(hp)
-    step(f"vectorizing {len(train_rows)} training comments (word + char n-grams)")
-    train_features = pipeline.fit_vectorizers([texts[i] for i in train_rows])
+    step(
+        f"vectorizing {len(train_rows)} training comments and {len(extra_set.train_texts)} "
+        "extra-source rows (word + char n-grams)"
+    )
+    train_features = pipeline.fit_vectorizers(
+        [texts[i] for i in train_rows] + extra_set.train_texts
+    )
     val_features = pipeline.transform([texts[i] for i in val_rows])
     step(f"fitting {len(LABELS)} classifiers on {train_features.shape[1]} features")
-    pipeline.fit_classifiers(train_features, targets[train_rows])
+    pipeline.fit_classifiers(
+        train_features,
+        np.vstack([targets[train_rows].astype(np.float64), extra_set.train_targets]),
+        np.concatenate([np.ones(len(train_rows)), extra_set.train_weights(hp.extra_weights)]),
+    )
+    del train_features
     step(f"calibrating on {int(real_rate.sum())} real-rate validation rows")
     logits = pipeline.decision_function(val_features)
     pipeline.calibrate(logits[real_rate], targets[val_rows][real_rate])
@@ -96,6 +152,11 @@ def train(
             targets[val_rows][real_rate], val_proba[real_rate], review
         ),
     }
+    if extra_set.validation_texts:
+        extra_proba = pipeline.predict_proba(extra_set.validation_texts)
+        report["validation_extra"] = evaluate.masked_metrics(
+            extra_set.validation_targets, extra_proba, extra_set.validation_sources
+        )
     if test is not None:
         step(f"scoring the held-out test set ({len(test[0])} comments, reporting only)")
         test_texts = [normalize_text(text) for text in test[0]["comment_text"]]
@@ -173,6 +234,10 @@ def summary_table(report: dict[str, Any]) -> str:
             f"{label:<14}{auc or 0:>9.4f}{row['pr_auc'] or 0:>8.3f}{row['precision']:>7.3f}"
             f"{row['recall']:>7.3f}{row['f1']:>7.3f}{test_auc or 0:>10.4f}"
         )
+    extra = report.get("validation_extra")
+    if extra:
+        pooled = "  ".join(f"{label} {auc:.4f}" for label, auc in extra["pooled"].items())
+        lines.append(f"extra-source validation ROC-AUC (known labels): {pooled}")
     test_mean = report.get("test", {}).get("mean_roc_auc")
     lines.append(
         f"mean ROC-AUC validation {report['validation']['mean_roc_auc']:.5f}"
@@ -194,6 +259,15 @@ def main(
     word_max_features: Annotated[int, typer.Option()] = Hyperparameters.word_max_features,
     char_max_features: Annotated[int, typer.Option()] = Hyperparameters.char_max_features,
     track: Annotated[bool, typer.Option(help="track the run in W&B")] = True,
+    extra_dir: Annotated[
+        Path | None,
+        typer.Option(help="extra labelled sources (default: the data folder's sibling extra/)"),
+    ] = None,
+    extra: Annotated[bool, typer.Option(help="train on the extra sources too")] = True,
+    extra_weight: Annotated[
+        float | None,
+        typer.Option(help="one weight for every extra source (default: per source, see --help)"),
+    ] = None,
 ) -> None:
     """Train on the Jigsaw data, evaluate, export the lean bundle and track the run."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -203,16 +277,24 @@ def main(
         naive_bayes=naive_bayes,
         word_max_features=word_max_features,
         char_max_features=char_max_features,
+        **(
+            {"extra_weights": dict.fromkeys(data.EXTRA_SOURCES, extra_weight)}
+            if extra_weight is not None
+            else {}
+        ),
     )
+    data_dir = data_dir or settings.data_dir
+    extra_dir = (extra_dir or data.default_extra_dir(data_dir)) if extra else None
     try:
         result = train(
-            data_dir or settings.data_dir,
+            data_dir,
             output_dir or settings.artifacts_dir / "bundles",
             hp,
             seed=seed,
             validation_fraction=validation_fraction,
             limit=limit,
             track=track,
+            extra_dir=extra_dir,
         )
     except DataError as exc:
         typer.echo(f"error: {exc}", err=True)

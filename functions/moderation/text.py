@@ -7,6 +7,8 @@ string, so two comments share a cache entry only when the model would score them
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 
 # Zero-width and invisible formatting characters used to dodge filters ("id\u200biot").
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -17,6 +19,112 @@ _WHITESPACE = re.compile(r"\s+")
 WORD_PATTERN = r"(?u)\b\w\w+\b"
 WORD_RE = re.compile(WORD_PATTERN)
 
+# Lower-case Cyrillic and Greek letters that look like a Latin letter, and that letter.
+CONFUSABLES: dict[str, str] = {
+    **dict(zip("асԁеһіјкӏмнорԛѕтухԝьв", "acdehijklmhopqstyxwbb", strict=True)),
+    **dict(zip("αβεζηικμνορτυχωγ", "abezniku" + "voptuxwy", strict=True)),
+}
+_CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
+_CONFUSABLE_CLASS = "[" + "".join(CONFUSABLES) + "]"
+_LOOKALIKE = re.compile(_CONFUSABLE_CLASS)
+# letter runs with at least one look-alike in them (the others need no Python callback)
+_LOOKALIKE_RUN = re.compile(rf"(?<![^\W\d_])[^\W\d_]*?{_CONFUSABLE_CLASS}[^\W\d_]*")
+_LATIN = re.compile("[a-z]")
+
+#: Leetspeak characters and the letter each stands for inside a word.
+LEET: dict[str, str] = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a"}
+LEET |= {"$": "s", "!": "i"}
+_LEET_TABLE = str.maketrans(LEET)
+# A token is leetspeak when a run of leet characters sits between two letters ("st00pid",
+# "1d10t"); "covid19", "4th", "mp3" and plain numbers keep their digits.
+_LEET_TOKEN = re.compile(
+    r"(?<![\w@$!])(?=[a-z0-9@$!]*[a-z][013457@$!]+[a-z])[a-z0-9@$!]{3,}(?![\w@$!])"
+)
+_LEET_U = re.compile(r"\|_\|")  # "f|_|ck"
+
+# Single characters separated by a dot, hyphen or underscore ("f.u.c.k", three or more), or
+# by spaces ("i d i o t", four or more, so "u r a" stays text-speak), joined into one word.
+_DOTTED = re.compile(r"(?<!\w)[a-z0-9](?:[.\-_][a-z0-9]){2,}(?!\w)")
+_SPACED = re.compile(r"(?<!\w)[a-z0-9](?: [a-z0-9]){3,}(?!\w)")
+_SEPARATORS = re.compile(r"[ .\-_]")
+# Three or more of the same letter or symbol become two ("stuuupid" -> "stuupid"); digits
+# keep their runs (amounts, years).
+_REPEATS = re.compile(r"([^\d\s])\1\1+")
+
+
+def _before_mark(match: re.Match[str]) -> bool:
+    """Whether a combining mark follows the match: a letter written there could compose with
+    it in a second NFKC pass, so folds that write letters leave such a match alone."""
+    end = match.end()
+    return end < len(match.string) and unicodedata.combining(match.string[end]) != 0
+
+
+def _fold_confusables(match: re.Match[str]) -> str:
+    """Map the look-alikes of a letter run that mixes them with Latin letters ("іdiot"), or
+    that is all look-alikes in a comment with Latin letters elsewhere ("you іdіот"). Words
+    of a comment written in another script ("как дела") are left alone, and so is a run
+    that a combining mark follows (a mapped letter could compose with it)."""
+    run = match.group()
+    if _before_mark(match):
+        return run
+    if _LATIN.search(run):
+        return run.translate(_CONFUSABLE_TABLE)
+    if all(c in CONFUSABLES for c in run) and _LATIN.search(match.string):
+        return run.translate(_CONFUSABLE_TABLE)
+    return run
+
+
+def _join_letters(match: re.Match[str]) -> str:
+    """Join a separated run of single characters when at least two are letters."""
+    joined = _SEPARATORS.sub("", match.group())
+    return joined if sum(c.isalpha() for c in joined) >= 2 else match.group()
+
+
+def _unleet(match: re.Match[str]) -> str:
+    return match.group() if _before_mark(match) else match.group().translate(_LEET_TABLE)
+
+
+#: A fold's replacement: a function of the match, or an ``re`` template.
+Replacement = Callable[[re.Match[str]], str] | str
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One obfuscation fold: ``pattern.sub(replacement, text)``. ``hint`` is a cheaper
+    pattern that every match of ``pattern`` contains, searched first so that most comments
+    skip the fold's full scan."""
+
+    pattern: re.Pattern[str]
+    replacement: Replacement
+    hint: re.Pattern[str] | None = None
+
+    def apply(self, text: str) -> str:
+        if self.hint is not None and self.hint.search(text) is None:
+            return text
+        return self.pattern.sub(self.replacement, text)
+
+
+#: The obfuscation folds, in order: ``normalize_text`` applies them and explanations replay
+#: them with offsets (``fold_with_offsets``).
+OBFUSCATION_FOLDS: tuple[Fold, ...] = (
+    Fold(_LOOKALIKE_RUN, _fold_confusables, hint=_LOOKALIKE),
+    Fold(_LEET_U, "u"),
+    Fold(_DOTTED, _join_letters, hint=re.compile(r"[.\-_][a-z0-9][.\-_]")),
+    Fold(_SPACED, _join_letters, hint=re.compile(r" [a-z0-9] [a-z0-9] ")),
+    Fold(_LEET_TOKEN, _unleet, hint=re.compile(r"[a-z][013457@$!]+[a-z]")),
+    Fold(_REPEATS, r"\1\1"),
+)
+
+
+def fold_case_and_space(text: str) -> str:
+    """NFKC, invisible characters dropped, lower case, single spaces: the Unicode part of
+    normalisation, before the obfuscation folds."""
+    if text.isascii():
+        return _WHITESPACE.sub(" ", text.lower()).strip()
+    text = _INVISIBLE.sub("", _SURROGATE.sub("\ufffd", text))
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).lower())
+    return _WHITESPACE.sub(" ", text).strip()
+
 
 def normalize_text(text: str) -> str:
     """Fold a comment into the form the model scores.
@@ -24,17 +132,20 @@ def normalize_text(text: str) -> str:
     NFKC folds look-alike characters (full-width, ligatures, styled letters) into plain ones,
     invisible characters are dropped, case is folded and whitespace runs become one space.
     Lone surrogates (possible from JSON escapes) become U+FFFD so the result is always valid.
+    Then the obfuscation folds undo common filter dodges: Cyrillic and Greek look-alikes
+    inside Latin words, "f|_|ck", separated letters ("f.u.c.k", "i d i o t"), leetspeak
+    inside words ("st00pid") and letters repeated more than twice.
 
     The result is a fixed point (``normalize_text(normalize_text(t)) == normalize_text(t)``):
     invisibles go *before* NFKC, since one between a letter and a combining mark
     ("e\u200b\u0301") would otherwise block their composition only until a second pass, and
     NFKC runs again after lower-casing, which can make a pair composable ("\u03aa\u0301").
+    No fold writes a letter in front of a combining mark, which a second NFKC could compose.
     """
-    if text.isascii():
-        return _WHITESPACE.sub(" ", text.lower()).strip()
-    text = _INVISIBLE.sub("", _SURROGATE.sub("\ufffd", text))
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).lower())
-    return _WHITESPACE.sub(" ", text).strip()
+    text = fold_case_and_space(text)
+    for fold in OBFUSCATION_FOLDS:
+        text = fold.apply(text)
+    return text
 
 
 def text_hash(normalized: str) -> str:

@@ -4,7 +4,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from moderation.text import normalize_text
+from moderation.text import OBFUSCATION_FOLDS, Replacement, fold_case_and_space
 
 
 class Explanation(BaseModel):
@@ -13,16 +13,53 @@ class Explanation(BaseModel):
     spans: list[tuple[int, int]] = Field(description="[start, end) offsets in the comment")
 
 
-def fold_with_offsets(text: str) -> tuple[str, list[int]]:
-    """``text`` folded character by character, and each folded char's original offset."""
+#: For each folded character, the [start, end) slice of the original comment it comes from.
+Bounds = list[tuple[int, int]]
+
+
+def _sub_with_bounds(
+    pattern: re.Pattern[str],
+    replace: Replacement,
+    text: str,
+    bounds: Bounds,
+) -> tuple[str, Bounds]:
+    """``pattern.sub(replace, text)`` that also carries each character's original slice. A
+    character written by a fold comes from the whole slice the fold read ("1d10t" for each
+    letter of "idiot"): the folds look at context, so only that slice, normalised on its own,
+    gives the same letters."""
     pieces: list[str] = []
-    origin: list[int] = []
+    out: Bounds = []
+    last = 0
+    for match in pattern.finditer(text):
+        start, end = match.span()
+        replacement = match.expand(replace) if isinstance(replace, str) else replace(match)
+        pieces.append(text[last:start])
+        out.extend(bounds[last:start])
+        pieces.append(replacement)
+        if replacement == match.group():
+            out.extend(bounds[start:end])
+        elif replacement:
+            region = (bounds[start][0], bounds[end - 1][1])
+            out.extend([region] * len(replacement))
+        last = end
+    pieces.append(text[last:])
+    out.extend(bounds[last:])
+    return "".join(pieces), out
+
+
+def fold_with_offsets(text: str) -> tuple[str, Bounds]:
+    """``text`` folded as ``normalize_text`` folds it (case and Unicode character by
+    character, then the obfuscation folds), and each folded character's original slice."""
+    pieces: list[str] = []
+    bounds: Bounds = []
     for position, char in enumerate(text):
-        piece = normalize_text(char) if not char.isspace() else " "
+        piece = fold_case_and_space(char) if not char.isspace() else " "
         pieces.append(piece)
-        origin.extend([position] * len(piece))
-    origin.append(len(text))
-    return "".join(pieces), origin
+        bounds.extend([(position, position + 1)] * len(piece))
+    folded = "".join(pieces)
+    for fold in OBFUSCATION_FOLDS:
+        folded, bounds = _sub_with_bounds(fold.pattern, fold.replacement, folded, bounds)
+    return folded, bounds
 
 
 # Between two tokens of a word n-gram lies anything the tokenizer skips: punctuation,
@@ -31,7 +68,7 @@ _WORD_GAP = r"(?:\W|(?<!\w)\w(?!\w))+"
 
 
 def find_spans(
-    gram: str, folded: str, origin: list[int], word: bool = False, limit: int = 5
+    gram: str, folded: str, bounds: Bounds, word: bool = False, limit: int = 5
 ) -> list[tuple[int, int]]:
     if word:
         pattern = _WORD_GAP.join(rf"(?<!\w){re.escape(part)}(?!\w)" for part in gram.split(" "))
@@ -40,7 +77,7 @@ def find_spans(
     spans = []
     for match in re.finditer(pattern, folded):
         if match.end() > match.start():
-            spans.append((origin[match.start()], origin[match.end() - 1] + 1))
+            spans.append((bounds[match.start()][0], bounds[match.end() - 1][1]))
         if len(spans) >= limit:
             break
     return spans

@@ -158,7 +158,7 @@ class Scorer:
         """The n-grams that pushed each label's score up most, with offsets into ``text``."""
         normalized = normalize_text(text)
         idx, values = self.features(normalized)
-        folded, origin = fold_with_offsets(text)
+        folded, bounds = fold_with_offsets(text)
         result: dict[str, list[Explanation]] = {}
         for label in labels:
             contributions = values * self._coef[idx, LABELS.index(label)]
@@ -167,7 +167,7 @@ class Scorer:
                 Explanation(
                     ngram=(gram := self._ngram_text(int(idx[i]))),
                     weight=round(float(contributions[i]), 6),
-                    spans=find_spans(gram, folded, origin, word=int(idx[i]) < self._n_word),
+                    spans=find_spans(gram, folded, bounds, word=int(idx[i]) < self._n_word),
                 )
                 for i in order
                 if contributions[i] > 0

@@ -1,0 +1,114 @@
+"""Decisions that fail safe: the allow/review/block rule plus the reasons behind it.
+
+``Scorer.decide`` applies the thresholds alone. ``judge`` adds one rule that needs the text:
+when a comment is flagged only because it names an identity (with the identity terms masked
+no label reaches its threshold), the decision is ``review``, never ``block``, so a neutral
+or proud mention of a group ("I am a proud gay muslim woman") is never removed unseen.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from moderation.labels import LABELS, Decision
+
+if TYPE_CHECKING:  # the scorer imports nothing from here; avoid a run-time cycle
+    from moderation.model.scorer import Scorer
+
+#: Words that name a protected identity (religion, ethnicity or nationality, sexual
+#: orientation, gender identity, gender, disability, age), in normalised (lower-case) form.
+IDENTITY_TERMS: tuple[str, ...] = (
+    # sexual orientation and gender identity
+    "gay", "gays", "lesbian", "lesbians", "bisexual", "bisexuals", "queer", "queers",
+    "homosexual", "homosexuals", "lgbt", "lgbtq", "transgender", "trans", "straight",
+    "heterosexual", "nonbinary",
+    # religion
+    "muslim", "muslims", "islam", "islamic", "christian", "christians", "jew", "jews",
+    "jewish", "hindu", "hindus", "buddhist", "buddhists", "sikh", "sikhs", "atheist",
+    "atheists", "catholic", "catholics", "mosque", "church", "synagogue",
+    # ethnicity and nationality
+    "black", "blacks", "white", "whites", "asian", "asians", "latino", "latinos", "latina",
+    "latinas", "hispanic", "hispanics", "mexican", "mexicans", "african", "africans", "arab",
+    "arabs", "chinese", "indian", "indians", "pakistani", "pakistanis", "somali", "somalis",
+    "nigerian", "nigerians", "roma", "indigenous", "immigrant", "immigrants", "refugee",
+    "refugees", "migrant", "migrants",
+    # gender
+    "woman", "women", "female", "females", "man", "men", "male", "males", "girl", "girls",
+    # disability and age
+    "disabled", "disability", "blind", "deaf", "autistic", "elderly", "old", "young",
+)  # fmt: skip
+_IDENTITY_RE = re.compile(r"\b(?:" + "|".join(IDENTITY_TERMS) + r")\b")
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_LATIN_LETTER = re.compile(r"[a-z\u00df-\u00ff\u0100-\u024f]")
+
+
+def outside_training_script(normalized: str, share: float = 0.5) -> bool:
+    """Whether most letters of a normalised comment are outside the Latin script (Cyrillic,
+    Arabic, CJK...): text the English-trained model cannot judge. A script check, not
+    language identification: French or German in Latin letters passes."""
+    letters = len(_LETTER.findall(normalized))
+    return letters > 0 and len(_LATIN_LETTER.findall(normalized)) < share * letters
+
+
+def mask_identity_terms(normalized: str) -> str:
+    """The normalised comment with every identity term removed (spaces kept single)."""
+    return " ".join(_IDENTITY_RE.sub(" ", normalized).split())
+
+
+def mentions_identity(normalized: str) -> bool:
+    return _IDENTITY_RE.search(normalized) is not None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Flagged labels, the decision and why, in words a moderator can read."""
+
+    labels: list[str]
+    decision: Decision
+    reasons: list[str] = field(default_factory=list)
+
+
+def _threshold_reasons(
+    scores: np.ndarray, review_at: np.ndarray, block_at: dict[str, float]
+) -> list[str]:
+    reasons = []
+    for label, score, threshold in zip(LABELS, scores.tolist(), review_at.tolist(), strict=True):
+        block = max(block_at[label], threshold)
+        if score >= block:
+            reasons.append(f"{label} {score:.2f} >= block threshold {block:.2f}")
+        elif score >= threshold:
+            reasons.append(f"{label} {score:.2f} >= threshold {threshold:.2f}")
+    return reasons
+
+
+def judge(
+    scorer: "Scorer",
+    normalized: str,
+    scores: np.ndarray,
+    thresholds: np.ndarray | None = None,
+    other_script: Decision | None = None,
+) -> Judgement:
+    """The decision for a normalised comment and its scores, with reasons.
+
+    ``thresholds`` overrides the review thresholds as in ``Scorer.decide``. A flagged comment
+    that names an identity is scored again with the identity terms masked; if nothing is
+    flagged then, the flag rests on the identity terms and the decision is ``review``.
+    ``other_script`` (e.g. ``"review"``), when given, is the decision for a comment written
+    mostly outside the Latin script, which the model was not trained to judge.
+    """
+    review_at = scorer.thresholds if thresholds is None else thresholds
+    labels, decision = scorer.decide(scores, review_at)
+    reasons = _threshold_reasons(scores, review_at, scorer.metadata.block_thresholds)
+    if other_script is not None and outside_training_script(normalized):
+        reasons.append("written mostly outside the Latin script the model was trained on")
+        return Judgement(labels, other_script, reasons)
+    if decision != "allow" and mentions_identity(normalized):
+        masked = scorer.score_normalized(mask_identity_terms(normalized))
+        if not (masked >= review_at).any():
+            reasons.append("identity terms only: no label reaches its threshold without them")
+            return Judgement(labels, "review", reasons)
+    return Judgement(labels, decision, reasons)

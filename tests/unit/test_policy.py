@@ -1,0 +1,80 @@
+"""The fail-safe decision: reasons, and review (never block) when a flag rests on identity
+terms alone."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from moderation.labels import LABELS, decide
+from moderation.model.policy import (
+    judge,
+    mask_identity_terms,
+    mentions_identity,
+    outside_training_script,
+)
+
+THRESHOLDS = dict.fromkeys(LABELS, 0.5)
+BLOCK = dict.fromkeys(LABELS, 0.9)
+
+
+class WordScorer:
+    """A stand-in scorer: ``toxic`` is 0.95 when any listed word is in the text, else 0.1."""
+
+    def __init__(self, words: set[str]) -> None:
+        self.words = words
+        self.thresholds = np.array([THRESHOLDS[label] for label in LABELS])
+        self.metadata = SimpleNamespace(block_thresholds=BLOCK)
+
+    def score_normalized(self, normalized: str) -> np.ndarray:
+        hit = any(word in normalized.split() for word in self.words)
+        return np.array([0.95 if hit else 0.1] + [0.1] * (len(LABELS) - 1))
+
+    def decide(self, scores: np.ndarray, thresholds: np.ndarray) -> tuple[list[str], str]:
+        return decide(
+            dict(zip(LABELS, scores.tolist(), strict=True)),
+            dict(zip(LABELS, thresholds.tolist(), strict=True)),
+            BLOCK,
+        )
+
+
+def test_identity_terms_are_masked_as_whole_words():
+    assert mask_identity_terms("i am a proud gay muslim woman") == "i am a proud"
+    assert mentions_identity("my muslim neighbour")
+    assert not mentions_identity("a gaylord street sign")  # a word that merely contains one
+
+
+def test_a_flag_resting_on_identity_terms_alone_goes_to_review_with_the_reason():
+    scorer = WordScorer({"gay"})
+    text = "i am a proud gay man"
+    judgement = judge(scorer, text, scorer.score_normalized(text))
+    assert judgement.decision == "review"
+    assert judgement.labels == ["toxic"]
+    assert any("identity terms only" in reason for reason in judgement.reasons)
+
+
+def test_a_flag_that_survives_masking_keeps_its_block():
+    scorer = WordScorer({"vermin"})
+    text = "muslims are vermin"
+    judgement = judge(scorer, text, scorer.score_normalized(text))
+    assert judgement.decision == "block"
+    assert judgement.reasons == ["toxic 0.95 >= block threshold 0.90"]
+
+
+def test_allowed_text_is_not_rescored_and_overrides_apply():
+    scorer = WordScorer({"idiot"})
+    assert judge(scorer, "hello", scorer.score_normalized("hello")).decision == "allow"
+    lenient = np.ones(len(LABELS))
+    idiot = scorer.score_normalized("you idiot")
+    assert judge(scorer, "you idiot", idiot, lenient).decision == "allow"
+
+
+def test_text_outside_the_latin_script_is_routed_by_the_setting():
+    assert outside_training_script("привет как дела")
+    assert outside_training_script("这是一条评论")
+    assert not outside_training_script("c'est très bien, danke schön")
+    assert not outside_training_script("12345 !!! 😂")  # no letters: nothing to judge
+    scorer = WordScorer({"idiot"})
+    text = "привет как дела"
+    assert judge(scorer, text, scorer.score_normalized(text)).decision == "allow"
+    routed = judge(scorer, text, scorer.score_normalized(text), other_script="review")
+    assert routed.decision == "review" and "Latin script" in routed.reasons[-1]
