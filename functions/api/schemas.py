@@ -79,6 +79,9 @@ class PredictionPublic(BaseModel):
     labels: list[Label]
     scores: Scores
     decision: Decision
+    reasons: list[str] = Field(
+        description="why: each label over its threshold, and any fail-safe rule that applied"
+    )
     model_version: str
     model_name: str
     cached: bool

@@ -18,7 +18,9 @@ DECISIONS: Final[tuple[str, ...]] = ("allow", "review", "block")
 
 DECISION_RULE: Final[str] = (
     "block if any label's score >= its block threshold; otherwise review if any label's "
-    "score >= its threshold; otherwise allow"
+    "score >= its threshold; otherwise allow. Fail-safe: a flag that rests on identity terms "
+    "alone (nothing flagged once they are masked) is review, never block; a comment written "
+    "mostly outside the Latin script gets UNSUPPORTED_LANGUAGE_DECISION (default review)"
 )
 
 

@@ -56,6 +56,8 @@ class PredictionRecord(Record):
     scores: dict[str, float]
     labels: list[str]
     decision: Decision
+    #: why the decision: each threshold reached, and any fail-safe rule that applied
+    reasons: list[str] = []
     model_name: str
     model_version: str
     latency_ms: float

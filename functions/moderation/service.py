@@ -17,6 +17,7 @@ import numpy as np
 
 from moderation.errors import IdempotencyMismatch
 from moderation.labels import LABELS
+from moderation.model.policy import judge
 from moderation.model.scorer import Scorer
 from moderation.model_holder import ModelHolder
 from moderation.records import (
@@ -60,6 +61,7 @@ class Prediction:
     model_version: str
     cached: bool
     latency_ms: float
+    reasons: list[str] = field(default_factory=list)
     explanations: Explanations | None = None
 
 
@@ -129,6 +131,7 @@ def _prediction(record: PredictionRecord) -> Prediction:
         scores={label: float(record.scores[label]) for label in LABELS},
         labels=list(record.labels),
         decision=record.decision,
+        reasons=list(record.reasons),
         model_name=record.model_name,
         model_version=record.model_version,
         cached=record.cached,
@@ -217,7 +220,13 @@ class ModerationService:
             is_hit = key in cached or key in first_seen
             first_seen.add(key)
             values = np.asarray(cached[key]) if key in cached else scored[key]
-            labels, decision = scorer.decide(values, override)
+            judged = judge(
+                scorer,
+                normalized[i],
+                values,
+                override,
+                other_script=self.settings.unsupported_language_decision,
+            )
             records.append(
                 PredictionRecord(
                     request_id=request_ids[i],
@@ -227,8 +236,9 @@ class ModerationService:
                     scores={
                         label: round(float(s), 6) for label, s in zip(LABELS, values, strict=True)
                     },
-                    labels=labels,
-                    decision=decision,
+                    labels=judged.labels,
+                    decision=judged.decision,
+                    reasons=judged.reasons,
                     model_name=scorer.model_name,
                     model_version=version,
                     latency_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -237,7 +247,7 @@ class ModerationService:
                     caller_id=caller_id,
                     expires_at=expires,
                     threshold_overrides=options.thresholds,
-                    review_status="pending" if decision == "review" else None,
+                    review_status="pending" if judged.decision == "review" else None,
                     fingerprint=_fingerprint(hashes[i], options_fingerprint),
                 )
             )

@@ -8,6 +8,7 @@ ours: boto3 reads its standard ``AWS_ENDPOINT_URL`` (the local moto server) itse
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     # each) must fit, whatever the client's JSON encoder does with non-ASCII
     max_body_bytes: int = Field(131_072, ge=1024)
     max_batch: int = Field(100, ge=1)
+    unsupported_language_decision: Literal["allow", "review", "block"] | None = Field(
+        "review",
+        description="the decision for a comment written mostly outside the Latin script the "
+        "model was trained on (empty: score it like any other)",
+    )
     require_api_key: bool = Field(
         False, description="reject calls without an API Gateway key identity (true on AWS)"
     )
