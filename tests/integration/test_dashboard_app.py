@@ -8,9 +8,6 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from local.lambda_context import LambdaContext
-from tests.fakes import forget_container_state
-
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SECTIONS = ["Traffic", "Latency", "Target drift", "Live accuracy", "Review queue"]
 COMMENTS = [
@@ -23,31 +20,8 @@ COMMENTS = [
 ]
 
 
-def drain_stream(stack, tmp_path) -> int:
-    """Feed every record of the predictions table's stream to the aggregator handler, as
-    Lambda's event source mapping (and ``make run``'s stream runner) does."""
-    import boto3
-
-    from aggregator.handler import handler
-    from local.streams import Checkpoints, StreamReader
-
-    forget_container_state()
-    reader = StreamReader(
-        stack.settings.predictions_table,
-        handler,
-        Checkpoints(tmp_path / "checkpoints.json"),
-        stack.dynamodb,
-        boto3.client("dynamodbstreams", region_name="us-east-1"),
-        context=LambdaContext(),
-    )
-    handled = 0
-    while batch := reader.poll():
-        handled += batch
-    return handled
-
-
 @pytest.fixture
-def traffic(client, stack, tmp_path) -> dict:
+def traffic(client, stack, drain_stream) -> dict:
     """Real predictions (single, batch, cached repeats), feedback with and without true
     labels, and a review queue with one item decided and two pending; then aggregated."""
     ids = [client.post("/predict", json={"comment_text": c}).json()["request_id"] for c in COMMENTS]
@@ -68,7 +42,7 @@ def traffic(client, stack, tmp_path) -> dict:
         f"/reviews/{queued[0]['request_id']}", json={"action": "approve", "moderator": "m"}
     )
     assert decided.status_code in (200, 201)
-    assert drain_stream(stack, tmp_path) > 0
+    assert drain_stream() > 0
     feedback = stack.items("feedback")
     return {
         "predictions": len(stack.items("prediction")),

@@ -200,28 +200,13 @@ def test_a_store_outage_is_googles_503_unavailable(stack, make_client):
     assert response.headers["Retry-After"] and stack.items() == []
 
 
-def test_analyze_calls_are_counted_in_the_aggregates(client, stack, aggregator, tmp_path):
-    import boto3
-
-    from local.lambda_context import LambdaContext
-    from local.streams import Checkpoints, StreamReader
+def test_analyze_calls_are_counted_in_the_aggregates(client, stack, drain_stream):
+    from moderation.stores.aggregates import AggregateStore
 
     body = {"comment": {"text": "you are an idiot"}, "requestedAttributes": {"TOXICITY": {}}}
     for token in ("a", "b", "c"):
         client.post(ANALYZE, json={**body, "clientToken": token})
-    from aggregator.handler import handler
-
-    reader = StreamReader(
-        stack.settings.predictions_table,
-        handler,
-        Checkpoints(tmp_path / "checkpoints.json"),
-        stack.dynamodb,
-        boto3.client("dynamodbstreams", region_name="us-east-1"),
-        context=LambdaContext(),
-    )
-    assert reader.poll() == 3
-    from moderation.stores.aggregates import AggregateStore
-
+    assert drain_stream() == 3
     totals = AggregateStore(stack.settings.aggregates_table, stack.dynamodb).lifetime(
         "ALL", ["requests", "cache_hits"]
     )
