@@ -48,7 +48,10 @@ def assert_prediction(result: dict) -> None:
     assert all(0.0 <= s <= 1.0 for s in result["scores"].values())
     assert set(result["labels"]) <= set(LABELS)
     assert result["decision"] in ("allow", "review", "block")
-    assert (result["decision"] == "allow") is (not result["labels"])
+    if result["labels"]:
+        assert result["decision"] != "allow"
+    else:  # nothing flagged: allowed, unless routed as text the model was not trained on
+        assert result["decision"] == "allow" or any("script" in r for r in result["reasons"])
 
 
 NESTED_OBJECTS = b'{"comment_text": "hi", "thresholds": ' + b'{"a":' * 10000 + b"0" + b"}" * 10001
