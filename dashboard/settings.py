@@ -23,7 +23,7 @@ class DashboardSettings(BaseSettings):
     psi_watch: float = Field(0.1, gt=0, description="PSI from which a label is on watch")
     psi_alert: float = Field(0.25, gt=0, description="PSI from which a label is in alert")
     minute_resolution_max_hours: float = Field(
-        24, gt=0, description="longest range drawn per minute; longer ranges per hour"
+        6, gt=0, description="longest range drawn per minute; longer ranges per hour"
     )
     max_range_days: int = Field(31, ge=1, description="longest custom range")
     accuracy_periods: int = Field(

@@ -34,6 +34,8 @@ def header(data: DashboardData) -> None:
     newest = metrics.newest_data_time(data.series)
     if newest is None:
         freshness = "no data in this range"
+    elif data.resolution == "hour":  # a bucket's start says nothing finer than its hour
+        freshness = f"newest data in the hour from {_when(newest, data.resolution)} UTC"
     else:
         age = (data.read_at - newest).total_seconds() / 60
         freshness = f"newest data {_when(newest, data.resolution)} UTC ({age:.0f} min ago)"

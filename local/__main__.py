@@ -1,5 +1,8 @@
 """The local stack's processes (``make run`` starts them from local/Procfile):
-``python -m local moto|bootstrap|streams|seed``."""
+``python -m local moto|bootstrap|streams|seed``.
+
+Each command imports only what it runs (training, pandas and scikit-learn take seconds to
+import, and every process of ``make run`` starts at once on the same cores)."""
 
 import logging
 from pathlib import Path
@@ -7,10 +10,7 @@ from typing import Annotated
 
 import typer
 
-from local import bootstrap as bootstrap_module
 from local import moto_server
-from local import streams as streams_module
-from local.seed import seed as send_seed_traffic
 
 app = typer.Typer(add_completion=False, help=__doc__)
 StateDir = Annotated[Path, typer.Option(envvar="LOCAL_STATE_DIR", help="the local state folder")]
@@ -31,15 +31,41 @@ def moto(
     host: Annotated[str, typer.Option(envvar="MOTO_HOST", help="0.0.0.0 in containers")] = (
         "127.0.0.1"
     ),
+    snapshot_seconds: Annotated[
+        float, typer.Option(envvar="MOTO_SNAPSHOT_SECONDS", help="snapshot this often (writes)")
+    ] = moto_server.SNAPSHOT_SECONDS,
+    snapshot_writes: Annotated[
+        int, typer.Option(envvar="MOTO_SNAPSHOT_WRITES", help="... or after this many writes")
+    ] = moto_server.SNAPSHOT_WRITES,
 ) -> None:
-    """Run moto's server (loopback by default) with its state replayed from STATE_DIR."""
-    moto_server.serve(port, state_dir, host)
+    """Run moto's server (loopback by default) with its state kept in STATE_DIR: the newest
+    snapshot plus the writes journaled since, loaded at start."""
+    moto_server.serve(port, state_dir, host, snapshot_seconds, snapshot_writes)
 
 
 @app.command()
 def bootstrap(state_dir: StateDir = Path(".local")) -> None:
     """Create the template's tables and bucket, and register + promote a model if none."""
+    from local import bootstrap as bootstrap_module
+
     bootstrap_module.bootstrap(state_dir)
+
+
+@app.command()
+def api(
+    port: Annotated[int, typer.Option(envvar="API_PORT")] = 8000,
+    host: Annotated[str, typer.Option(help="0.0.0.0 in containers")] = "127.0.0.1",
+    state_dir: StateDir = Path(".local"),
+) -> None:
+    """The bootstrap, then the API under uvicorn, in one process: the API's modules are
+    imported while moto loads its state, and no second interpreter starts after it."""
+    import uvicorn
+
+    from api.main import app as api_app
+    from local import bootstrap as bootstrap_module
+
+    bootstrap_module.bootstrap(state_dir)
+    uvicorn.run(api_app, host=host, port=port, access_log=False)
 
 
 @app.command()
@@ -48,7 +74,29 @@ def streams(
     interval: Annotated[float, typer.Option(help="seconds between polls when idle")] = 1.0,
 ) -> None:
     """Feed the predictions table's stream to the aggregator handler, as Lambda would."""
+    from local import streams as streams_module
+
     streams_module.run(state_dir, interval)
+
+
+@app.command()
+def reset(
+    state_dir: StateDir = Path(".local"),
+    endpoint: Annotated[str, typer.Option(envvar="AWS_ENDPOINT_URL")] = "http://127.0.0.1:5000",
+) -> None:
+    """Delete the local state (tables, registry, stream positions) to start from scratch;
+    refused while moto is serving it. Trained bundles (artifacts/) stay."""
+    import shutil
+
+    if moto_server.moto_status(endpoint) is not None:
+        raise typer.Exit(
+            typer.echo(f"moto is running at {endpoint}: stop make run first", err=True) or 1
+        )
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+        typer.echo(f"removed {state_dir}: the next make run starts from scratch")
+    else:
+        typer.echo(f"{state_dir} does not exist: nothing to reset")
 
 
 @app.command()
@@ -62,6 +110,8 @@ def seed(
 ) -> None:
     """Send real comments from DATA_DIR through the API, with feedback and review decisions
     carrying the dataset's true labels, so the aggregates and the dashboard have data."""
+    from local.seed import seed as send_seed_traffic
+
     send_seed_traffic(count, feedback_share, repeat_share, review_share, api, seed_value)
 
 

@@ -13,10 +13,6 @@ from local.resources import create_resources
 from moderation.errors import BundleError, RegistryError
 from moderation.settings import Settings, get_settings
 from moderation.stores.registry import ModelRegistry
-from training.data import SAMPLE_DIR, find_file
-from training.model import Hyperparameters
-from training.register import latest_bundle
-from training.train import train
 
 logger = logging.getLogger("local.bootstrap")
 
@@ -39,7 +35,7 @@ def bootstrap(state_dir: Path) -> None:
     logger.info(
         "\n  API        http://127.0.0.1:%s  (OpenAPI docs at /docs), serving %s %s"
         "\n  AWS (moto) %s  tables %s, %s; bucket %s"
-        "\n  state      %s (delete it to start from scratch)\n",
+        "\n  state      %s (make reset-local starts from scratch)\n",
         port, entry.model_name, entry.version, os.environ.get("AWS_ENDPOINT_URL", "AWS"),
         settings.predictions_table, settings.cache_table, settings.model_bucket, state_dir,
     )  # fmt: skip
@@ -47,7 +43,13 @@ def bootstrap(state_dir: Path) -> None:
 
 def local_bundle(settings: Settings) -> Path:
     """The newest trained bundle, else one trained now: on DATA_DIR, or, where that folder
-    has no training file, on the small sample committed in ``training/sample``."""
+    has no training file, on the small sample committed in ``training/sample``. Training is
+    imported only here: scikit-learn and pandas take seconds to import."""
+    from training.data import SAMPLE_DIR, find_file
+    from training.model import Hyperparameters
+    from training.register import latest_bundle
+    from training.train import train
+
     try:
         bundle = latest_bundle(settings.artifacts_dir)
         logger.info("bootstrap: no model registered; using the trained bundle %s", bundle)

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import httpx
 
+from local.moto_server import moto_status
 from moderation.settings import Settings
 from moderation.stores.dynamo import deserialize
 
@@ -51,12 +52,20 @@ class LocalStack:
     web_url: str = ""
     dashboard_url: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
-    def start(self, name: str, command: list[str], **env: str) -> None:
-        log = (self.logs / f"{name}.log").open("w")
+    def start(self, name: str, command: list[str], append: bool = False, **env: str) -> None:
+        log = (self.logs / f"{name}.log").open("a" if append else "w")
         self.processes[name] = subprocess.Popen(
             command, cwd=REPO, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT
         )
+
+    def healthy(self, name: str, url: str) -> bool:
+        """Whether ``url`` answers 200; raises at once when process ``name`` has exited."""
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited ({process.returncode})")
+        return httpx.get(url, timeout=2).status_code == 200
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
@@ -142,21 +151,49 @@ class LocalStack:
         )
         self.wait_for_aggregator()
 
-    def stop(self) -> None:
+    def start_moto(self) -> float:
+        """Start (or restart) moto on the stack's port; seconds until it says it is ready."""
+        started = time.perf_counter()
+        self.start("moto", [sys.executable, "-m", "local", "moto"], append=True)
+        wait_moto(self)
+        return time.perf_counter() - started
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (a crash: no shutdown, no last snapshot)."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop every process as Ctrl-C does (SIGTERM; SIGKILL after ``timeout``)."""
         for process in reversed(list(self.processes.values())):
             process.terminate()
         for process in self.processes.values():
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+        self.processes.clear()
 
 
-def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> LocalStack:
-    """Start the services on free loopback ports, serving the latest bundle in
-    ``artifacts_dir`` (trained there if there is none). On failure, stops what started and
-    raises with every service's log tail."""
-    moto_port = free_port()
+def wait_moto(stack: LocalStack, timeout: float = 180) -> None:
+    """Until moto says it is ready; fails at once when the moto process has exited."""
+    endpoint = stack.env["AWS_ENDPOINT_URL"]
+
+    def ready() -> bool:
+        process = stack.processes.get("moto")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"moto exited ({process.returncode}):\n{stack.log('moto')}")
+        status = moto_status(endpoint, timeout=1)
+        return bool(status and status.get("ready"))
+
+    wait_until(ready, "moto", timeout, interval=0.1)
+
+
+def stack_env(state: Path, artifacts_dir: Path, moto_port: int | None = None) -> dict[str, str]:
+    """The environment ``make run``'s processes get, on free loopback ports."""
+    moto_port = moto_port or free_port()
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
@@ -171,18 +208,29 @@ def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> Local
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("AWS_SESSION_TOKEN", None)
+    return env
+
+
+def start_stack(
+    state: Path, artifacts_dir: Path, with_ui: bool = True, **extra_env: str
+) -> LocalStack:
+    """Start the services on free loopback ports, serving the latest bundle in
+    ``artifacts_dir`` (trained there if there is none); ``state`` may hold an earlier run's
+    state, which is loaded. ``stack.timings`` says when moto and the API were ready. On
+    failure, stops what started and raises with every service's log tail."""
+    started = time.perf_counter()
+    env = {**stack_env(state, artifacts_dir), **extra_env}
     stack = LocalStack(env=env, logs=state)
+    state.mkdir(parents=True, exist_ok=True)
     try:
-        stack.start("moto", [sys.executable, "-m", "local", "moto"])
-        subprocess.run(
-            [sys.executable, "-m", "local", "bootstrap"],
-            cwd=REPO, env=env, check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
+        stack.start("moto", [sys.executable, "-m", "local", "moto"], append=True)
         api_port = free_port()
         stack.api_url = f"http://127.0.0.1:{api_port}"
-        stack.start("api", [str(BIN / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                            "--port", str(api_port), "--no-access-log"])  # fmt: skip
+        # as make run: the bootstrap, then the API, in one process (python -m local api)
+        stack.start("api", [sys.executable, "-m", "local", "api", "--port", str(api_port)])
         stack.start("streams", [sys.executable, "-m", "local", "streams", "--interval", "0.2"])
+        wait_moto(stack)
+        stack.timings["moto_ready_s"] = time.perf_counter() - started
         ready = [("api", f"{stack.api_url}/health")]
         if with_ui:
             web_port, dashboard_port = free_port(), free_port()
@@ -199,12 +247,11 @@ def start_stack(state: Path, artifacts_dir: Path, with_ui: bool = True) -> Local
                 ("dashboard", f"{stack.dashboard_url}/_stcore/health"),
             ]
         for name, url in ready:
-            wait_until(lambda u=url: httpx.get(u, timeout=2).status_code == 200, name)
-    except (TimeoutError, subprocess.CalledProcessError) as exc:
+            # the first start registers the bundle (and trains one when there is none)
+            wait_until(lambda n=name, u=url: stack.healthy(n, u), name, timeout=600)
+            stack.timings[f"{name}_ready_s"] = time.perf_counter() - started
+    except (TimeoutError, RuntimeError) as exc:
         logs = "\n".join(f"--- {name}\n{stack.log(name)}" for name in stack.processes)
         stack.stop()
-        detail = getattr(exc, "stderr", b"") or b""
-        raise RuntimeError(
-            f"local stack did not start: {exc}\n{detail.decode(errors='replace')[-3000:]}\n{logs}"
-        ) from exc
+        raise RuntimeError(f"local stack did not start: {exc}\n{logs}") from exc
     return stack

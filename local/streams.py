@@ -53,7 +53,7 @@ class StreamReader:
         checkpoints: Checkpoints,
         dynamodb: Any,
         streams: Any,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         context: Any = None,
     ) -> None:
         self.table, self.handler, self.checkpoints = table, handler, checkpoints
@@ -113,10 +113,11 @@ def run(state_dir: Path, interval: float = 1.0) -> None:
     wait_for_moto(state_dir)
     settings = get_settings()
     dynamodb = boto3.client("dynamodb")
-    deadline = time.monotonic() + 120
-    while settings.predictions_table not in dynamodb.list_tables()["TableNames"]:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the predictions table was never created")
+    waited, table = None, settings.predictions_table
+    while table not in dynamodb.list_tables()["TableNames"]:
+        if waited is None or time.monotonic() - waited > 30:
+            logger.info("streams: waiting for the bootstrap to create %s", table)
+            waited = time.monotonic()
         time.sleep(0.5)
     reader = StreamReader(
         settings.predictions_table,

@@ -44,8 +44,21 @@ def test_check_a_comment_and_submit_a_correction(local_stack, page, screenshots)
     assert feedback["correct"] is False and feedback["source"] == "api"
 
 
+def clear_review_queue(api_url: str) -> None:
+    """Decide every pending item (earlier tests' seeded traffic leaves some): the queue shows
+    10 items, oldest first, and the test's item must be among them."""
+    while items := httpx.get(f"{api_url}/reviews", params={"limit": 100}).json()["items"]:
+        for item in items:
+            decided = httpx.post(
+                f"{api_url}/reviews/{item['request_id']}",
+                json={"action": "approve", "moderator": "e2e-setup"},
+            )
+            assert decided.status_code in (200, 201, 409), decided.text
+
+
 def test_work_one_review_item(local_stack, page, screenshots):
-    # GIVEN a comment the API sent to human review
+    # GIVEN a comment the API sent to human review, alone in the queue
+    clear_review_queue(local_stack.api_url)
     text = "please stop reverting my edits on this page"
     queued = httpx.post(
         f"{local_stack.api_url}/predict",
@@ -53,15 +66,21 @@ def test_work_one_review_item(local_stack, page, screenshots):
     ).json()
     assert queued["decision"] == "review"
     page.goto(local_stack.web_url)
-    page.get_by_role("textbox", name="Moderator name").fill("alice")
-    page.get_by_role("textbox", name="Moderator name").press("Enter")
     page.get_by_role("link", name="Review queue").click()
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
-    expect(page.get_by_text("pending, oldest first")).to_be_visible()
+    expect(page.get_by_text("1 pending, oldest first")).to_be_visible()
+    item = page.locator(f".st-key-review-{queued['request_id']}")
+    expect(item).to_be_visible()
+    # the name is taken once the page has run again with it: the warning is gone and the
+    # buttons are enabled (a click before that would find them disabled)
+    page.get_by_role("textbox", name="Moderator name").fill("alice")
+    page.get_by_role("textbox", name="Moderator name").press("Enter")
+    expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
+    approve = item.get_by_role("button", name="Approve: fine")
+    expect(approve).to_be_enabled()
     page.screenshot(path=screenshots / "web-review.png", full_page=True)
     # WHEN alice approves it (the comment is fine)
-    item = page.locator(f".st-key-review-{queued['request_id']}")
-    item.get_by_role("button", name="Approve: fine").click()
+    approve.click()
     # THEN the page confirms, the item left the queue, and the decision is in the log
     expect(
         page.get_by_text(f"Recorded: approve on {queued['request_id']} by alice")

@@ -115,3 +115,16 @@ def test_an_unreadable_table_is_an_error_message_not_a_crash(session_env):
     assert not app.exception
     assert any("aggregate table cannot be read" in e.value for e in app.error)
     assert app.sidebar.selectbox[0].options == ["All versions"]
+
+
+def test_the_last_day_is_drawn_per_hour_and_the_last_hour_per_minute(traffic):
+    # GIVEN counted traffic  WHEN the dashboard opens on its default range, the last day
+    app = run_app()
+    # THEN it is drawn per hour (minute buckets only up to 6 h), with every request counted
+    assert not app.exception
+    assert any(" per hour " in c.value for c in app.caption)
+    assert metric(app, "Requests") == f"{traffic['predictions']:,}"
+    # ... and the last hour per minute, with the same count
+    app.sidebar.radio[0].set_value("Last hour").run()
+    assert any(" per minute " in c.value for c in app.caption)
+    assert metric(app, "Requests") == f"{traffic['predictions']:,}"

@@ -1,6 +1,7 @@
 """The dashboard's maths against hand-computed values: percentiles from histograms, PSI and
 Jensen-Shannon with their bands, precision/recall/F1 with the small-n flag, the review queue
-derived from counters, resolution choice and exact range reads, and empty input."""
+derived from counters, resolution choice, hour alignment and exact range reads, what the
+24-hour view reads, and empty input."""
 
 import math
 from datetime import UTC, datetime, timedelta
@@ -12,10 +13,14 @@ import pytest
 from dashboard import metrics
 from dashboard.queries import (
     TimeRange,
+    align,
     choose_resolution,
+    covered_by_buckets,
     exact_segments,
+    load_dashboard,
     reference_model,
 )
+from dashboard.settings import DashboardSettings
 from moderation.buckets import (
     LATENCY_BIN_EDGES,
     SCORE_BIN_EDGES,
@@ -198,6 +203,68 @@ def test_resolution_is_minutes_up_to_a_day_then_hours():
     assert choose_resolution(TimeRange.last(timedelta(days=7), now), day) == "hour"
     last_day = TimeRange.last(day, now)
     assert last_day.duration == day and last_day.end == now
+
+
+def test_the_default_draws_up_to_six_hours_per_minute_and_a_day_per_hour():
+    now = T0 + timedelta(hours=5, minutes=17)
+    minute_max = timedelta(hours=DashboardSettings().minute_resolution_max_hours)
+    assert minute_max == timedelta(hours=6)
+    assert choose_resolution(TimeRange.last(timedelta(hours=6), now), minute_max) == "minute"
+    assert choose_resolution(TimeRange.last(timedelta(hours=24), now), minute_max) == "hour"
+
+
+def test_an_hourly_range_starts_at_the_top_of_its_first_hour():
+    now = T0 + timedelta(minutes=17)  # 10:17
+    day = align(TimeRange.last(timedelta(hours=24), now), "hour")
+    assert day.start == T0 - timedelta(hours=24) and day.end == now  # 10:00 the day before
+    # its 25 hour buckets hold exactly what happened in it: the last one only up to now
+    assert covered_by_buckets(day, "hour", now)
+    # a past range ending inside an hour is not covered by that hour's bucket
+    past = TimeRange.of(T0 - timedelta(hours=30), T0 - timedelta(hours=3, minutes=30))
+    assert not covered_by_buckets(align(past, "hour"), "hour", now)
+    minutes = TimeRange.last(timedelta(hours=1), now)
+    assert align(minutes, "minute") == minutes and covered_by_buckets(minutes, "minute", now)
+
+
+class RecordingStore:
+    """An aggregate store over fixed buckets that records every read the page makes."""
+
+    def __init__(self, buckets: dict[str, list[dict]]) -> None:
+        self.buckets, self.reads = buckets, []
+
+    def read(self, resolution, version, start, end, counters=None):  # noqa: ANN001, ANN201
+        self.reads.append((resolution, start, end, counters))
+        fmt = "%Y-%m-%dT%H:%M" if resolution == "minute" else "%Y-%m-%dT%H"
+        low, high = start.strftime(fmt), end.strftime(fmt)
+        return [b for b in self.buckets[resolution] if low <= b["sk"] <= high], 1
+
+    def lifetime(self, version, counters):  # noqa: ANN001, ANN201
+        self.reads.append(("lifetime", None, None, tuple(counters)))
+        return dict.fromkeys(counters, 0) | {"review_in": 3}
+
+    def models(self):  # noqa: ANN201
+        return []
+
+
+def test_the_24_hour_view_reads_its_hour_buckets_once_and_sums_them():
+    # GIVEN requests in three hours of the last day (the oldest in its first, partial hour)
+    now = T0 + timedelta(minutes=17)
+    hours = [T0 - timedelta(hours=24), T0 - timedelta(hours=5), T0]
+    buckets = {
+        "hour": [dict.fromkeys(all_counters(), 0) | {"sk": f"{h:%Y-%m-%dT%H}", "requests": 2}
+                 for h in hours],
+        "minute": [],
+    }  # fmt: skip
+    store = RecordingStore(buckets)
+    # WHEN the page loads the last 24 hours with the default settings
+    minute_max = timedelta(hours=DashboardSettings().minute_resolution_max_hours)
+    data = load_dashboard(store, "ALL", TimeRange.last(timedelta(hours=24), now), minute_max, now)
+    # THEN 25 hour buckets are drawn, the totals are their sums, and nothing else is read but
+    # the lifetime counters of the queue
+    assert data.resolution == "hour" and len(data.series) == 25
+    assert data.totals["requests"] == 6 and data.queue_depth_end == 3
+    assert [read[0] for read in store.reads] == ["hour", "lifetime"]
+    assert store.reads[0][3] is None  # whole buckets
 
 
 def test_exact_segments_read_whole_hours_as_hours_and_the_ends_as_minutes():
