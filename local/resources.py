@@ -41,6 +41,7 @@ def physical_names(settings: Settings) -> dict[str, str]:
         "PredictionsTable": settings.predictions_table,
         "CacheTable": settings.cache_table,
         "AggregatesTable": settings.aggregates_table,
+        "PoliciesTable": settings.policies_table,
         "ModelBucket": settings.model_bucket,
     }
 

@@ -13,11 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from moderation.errors import (
     Conflict,
+    Forbidden,
     IdempotencyMismatch,
     InvalidCursor,
     ModelUnavailable,
     ModerationError,
     NotFound,
+    PreconditionFailed,
     StoreUnavailable,
 )
 from moderation.log import logger
@@ -26,6 +28,8 @@ RETRY_AFTER_SECONDS = "2"
 _DOMAIN_STATUS: dict[type[ModerationError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    Forbidden: (403, "forbidden"),
+    PreconditionFailed: (412, "precondition_failed"),
     IdempotencyMismatch: (422, "idempotency_key_reused"),
     InvalidCursor: (422, "invalid_request"),
     ModelUnavailable: (503, "model_unavailable"),
@@ -43,6 +47,7 @@ GOOGLE_STATUS = {
     404: "NOT_FOUND",
     405: "UNIMPLEMENTED",
     409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION",
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",

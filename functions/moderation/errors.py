@@ -37,6 +37,14 @@ class Conflict(ModerationError):
     """A write that contradicts one already recorded (e.g. a review decided twice)."""
 
 
+class PreconditionFailed(ModerationError):
+    """A conditional write whose condition no longer holds (a stale ``If-Match``)."""
+
+
+class Forbidden(ModerationError):
+    """A caller without the rights the request needs (e.g. a policy write without an admin key)."""
+
+
 class IdempotencyMismatch(ModerationError):
     """An Idempotency-Key reused with a different request body."""
 

@@ -44,6 +44,15 @@ class ReviewDecision(BaseModel):
     decided_at: str
 
 
+class TermMatchRecord(BaseModel):
+    """A policy term found in a comment: which, from which list, and where."""
+
+    term: str
+    list: Literal["block", "review", "allow"]
+    begin: int
+    end: int
+
+
 class PredictionRecord(Record):
     """One scored comment, as logged (``comment_text`` is None when the caller asked that
     the text not be stored)."""
@@ -66,6 +75,14 @@ class PredictionRecord(Record):
     caller_id: str
     expires_at: int
     threshold_overrides: dict[str, float] | None = None
+    #: the community policy the decision was made under, and its version (None: defaults)
+    policy_id: str | None = None
+    policy_version: int | None = None
+    #: block/review/allow terms found, with [start, end) offsets in the comment as sent
+    term_matches: list[TermMatchRecord] = []
+    #: ``<day>#<shard>`` for the share of predictions kept in the traffic-sample index
+    #: (policy forecasts read it); absent, so not indexed, for the others
+    traffic_sample: str | None = None
     review_status: ReviewStatus | None = None
     review: ReviewDecision | None = None
     #: hash of the input and the options that shaped the answer: an Idempotency-Key retry
@@ -108,9 +125,26 @@ class FeedbackRecord(Record):
         return feedback_key(self.request_id, self.source)
 
 
+def _request_hash(request_id: str) -> int:
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16)
+
+
 def review_queue_key(status: ReviewStatus, request_id: str) -> str:
-    shard = int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) % REVIEW_SHARDS
-    return f"{status}#{shard}"
+    return f"{status}#{_request_hash(request_id) % REVIEW_SHARDS}"
+
+
+#: The traffic-sample index is keyed by ``<day>#<shard>``: a day's sample spread over this
+#: many partitions, so no partition takes more than its share of the index's writes.
+TRAFFIC_SAMPLE_SHARDS = 16
+
+
+def traffic_sample_key(request_id: str, created_at: str, rate: float) -> str | None:
+    """The sample index key of a prediction, or None when it is not in the sample: a
+    deterministic ``rate`` share of request ids (the same id is always in or out)."""
+    point = _request_hash(request_id)
+    if point >= rate * 0x1_0000_0000:
+        return None
+    return f"{created_at[:10]}#{(point >> 4) % TRAFFIC_SAMPLE_SHARDS}"
 
 
 def prediction_key(request_id: str) -> dict[str, str]:

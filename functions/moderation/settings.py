@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     predictions_table: str = "toxic-moderation-predictions"
     cache_table: str = "toxic-moderation-cache"
     aggregates_table: str = "toxic-moderation-aggregates"
+    policies_table: str = "toxic-moderation-policies"
     dead_letter_queue_url: str | None = Field(
         None, description="the aggregator's dead-letter queue (records it cannot count)"
     )
@@ -61,6 +62,23 @@ class Settings(BaseSettings):
     )
     require_api_key: bool = Field(
         False, description="reject calls without an API Gateway key identity (true on AWS)"
+    )
+
+    # policies
+    admin_api_key: SecretStr | None = Field(
+        None, description="a key whose x-api-key requests are admin requests (local stack)"
+    )
+    admin_api_key_ids: str = Field(
+        "", description="comma-separated API Gateway key ids that are admin keys (AWS)"
+    )
+    policy_cache_seconds: float = Field(
+        30, ge=0, description="how long a warm container uses a policy before reading it again"
+    )
+    traffic_sample_rate: float = Field(
+        1.0, ge=0, le=1, description="share of predictions kept for policy forecasts"
+    )
+    forecast_max_items: int = Field(
+        5_000, ge=100, description="most sampled predictions one policy forecast replays"
     )
 
     @property
