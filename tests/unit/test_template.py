@@ -18,9 +18,14 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     table = RESOURCES["PredictionsTable"]["Properties"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "review-queue-sharded"
-    assert index["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"review-queue-sharded", "traffic-sample"}
+    review = indexes["review-queue-sharded"]
+    assert review["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    # policy forecasts read a sample: a sparse index holding what a forecast replays
+    sample = indexes["traffic-sample"]
+    assert sample["KeySchema"][0] == {"AttributeName": "traffic_sample", "KeyType": "HASH"}
+    assert {"scores", "comment_text", "review"} <= set(sample["Projection"]["NonKeyAttributes"])
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionProtectionEnabled"] is True
 

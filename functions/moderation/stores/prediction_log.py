@@ -9,6 +9,7 @@ import base64
 import heapq
 import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -18,16 +19,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from moderation.errors import Conflict, InvalidCursor, NotFound, StoreUnavailable
 from moderation.records import (
     REVIEW_SHARDS,
+    TRAFFIC_SAMPLE_SHARDS,
     FeedbackRecord,
     PredictionRecord,
     ReviewDecision,
     ReviewStatus,
+    SampledPrediction,
     prediction_key,
     review_queue_key,
 )
 from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
 
 REVIEW_INDEX = "review-queue-sharded"
+TRAFFIC_SAMPLE_INDEX = "traffic-sample"
 #: an index position: the index's key and the table's
 INDEX_KEY_ATTRIBUTES = ("review_queue", "created_at", "pk", "sk")
 EXHAUSTED = "done"
@@ -285,6 +289,32 @@ class PredictionLog:
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
+
+    def traffic_sample(self, days: int, limit: int, now: datetime) -> list[SampledPrediction]:
+        """Up to ``limit`` sampled predictions of the last ``days`` days (today included),
+        newest first in each of the index's partitions, read evenly across them."""
+        keys = [
+            f"{(now - timedelta(days=back)).date().isoformat()}#{shard}"
+            for back in range(days)
+            for shard in range(TRAFFIC_SAMPLE_SHARDS)
+        ]
+        per_partition = max(1, -(-limit // len(keys)))
+        sampled: list[SampledPrediction] = []
+        for key in keys:
+            arguments: dict[str, Any] = {
+                "TableName": self.predictions_table,
+                "IndexName": TRAFFIC_SAMPLE_INDEX,
+                "KeyConditionExpression": "traffic_sample = :k",
+                "ExpressionAttributeValues": {":k": {"S": key}},
+                "ScanIndexForward": False,
+                "Limit": per_partition,
+            }
+            try:
+                items = self.client.query(**arguments).get("Items", [])
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from exc
+            sampled += [SampledPrediction.model_validate(deserialize(i)) for i in items]
+        return sampled[:limit]
 
 
 def _encode_cursor(positions: dict[str, Any]) -> str:
