@@ -120,7 +120,8 @@ def invalid_field(loc: tuple[str, ...], problem: str, kind: str) -> RequestValid
 
 
 def _field(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # "[key]" is where pydantic reports a bad dict key: the key itself names the field
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "[key]")]
     return ".".join(parts) or None
 
 

@@ -7,7 +7,7 @@ the served model. Terms need the comment's text: predictions logged without it a
 by the thresholds alone and counted in ``without_text``.
 
 Quality uses the moderators' decisions on sampled items: a comment is truly flagged when a
-moderator gave it labels (rejected or relabelled it). A policy "flags" a comment when it
+moderator rejected it or relabelled it with labels. A policy "flags" a comment when it
 does not allow it; precision and recall are of that flag.
 """
 
@@ -62,6 +62,14 @@ def _decide(
     return policy.judge(scorer, model_text, scores, matches).decision
 
 
+def _truly_flagged(item: SampledPrediction) -> bool | None:
+    """A moderator's verdict: rejected (the flag was right, even one from a term alone, with
+    no label) or relabelled with labels; None when no moderator decided it."""
+    if item.review is None:
+        return None
+    return item.review.action == "reject" or bool(item.review.true_labels)
+
+
 def forecast(
     items: list[SampledPrediction],
     current: AppliedPolicy,
@@ -73,7 +81,8 @@ def forecast(
 ) -> dict[str, Any]:
     """Decision counts, review inflow per day and precision/recall under both policies.
     ``requests`` (the aggregates' count over the same days) scales the sample to the whole
-    traffic; without it, each item stands for ``1 / sample_rate`` predictions."""
+    traffic; without it (or while the aggregates lag behind the sample), each item stands
+    for ``1 / sample_rate`` predictions."""
     before, after = Outcome(), Outcome()
     changed: Counter[str] = Counter()
     without_text = labelled = 0
@@ -81,7 +90,7 @@ def forecast(
         scores = np.array([item.scores[label] for label in LABELS])
         normalized = normalize_text(item.comment_text) if item.comment_text else None
         without_text += normalized is None
-        truth = bool(item.review.true_labels) if item.review is not None else None
+        truth = _truly_flagged(item)
         labelled += truth is not None
         was = _decide(current, scorer, normalized, scores)
         will = _decide(candidate, scorer, normalized, scores)
@@ -89,7 +98,7 @@ def forecast(
         after.add(will, truth)
         if was != will:
             changed[f"{was}->{will}"] += 1
-    if requests is not None and items:
+    if items and requests is not None and requests >= len(items):
         scale = requests / len(items) / days
     else:
         scale = 1.0 / (sample_rate * days) if sample_rate > 0 else 0.0

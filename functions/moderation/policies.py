@@ -124,7 +124,9 @@ class PolicyRules(BaseModel):
 
 
 class StoredPolicy(PolicyRules):
-    """A policy version as the store keeps it."""
+    """A policy version as the store keeps it (items read back carry their keys: ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     policy_id: str
     version: int

@@ -284,7 +284,7 @@ class ModerationService:
                     policy_version=policy.version,
                     term_matches=[
                         TermMatchRecord(term=m.term, list=m.list, begin=begin, end=end)
-                        for m, begin, end in locate(texts[i], found)
+                        for m, begin, end in locate(texts[i], normalized[i], found)
                     ],
                     traffic_sample=traffic_sample_key(
                         request_ids[i], created_at, self.settings.traffic_sample_rate

@@ -5,14 +5,15 @@ letters, ``f.u.c.k``, ``i d i o t``, leetspeak inside words and invisible charac
 already folded. On top of that, each word is folded for terms only:
 
 - accents are dropped (``fück`` -> ``fuck``), leet characters anywhere in a word that has a
-  letter become letters (``@ss``, ``5hit``, ``a$$``), ``'`` inside a word is dropped;
+  letter become letters (``@ss``, ``5hit``, ``a$$``, ``sh|t``), ``'`` inside a word is
+  dropped;
 - letters may be repeated: a word matches a term word with the same letters in the same
   order where each run is at least as long (``fuuuck`` and ``fuck`` match ``fuck``; ``as``
   does not match ``ass``). So ``good`` matches a term ``god``: put ``good`` in the allow
   terms if that matters;
 - ``*`` stands for a hidden letter (``f*ck``, ``s**t``; ``**`` for two or more, since
   longer runs are folded to two), the first letter being given;
-- a word split by one separator (``fu.ck``, ``fu-ck``, ``sh|t``... ``fu_ck``), or by one
+- a word split by one separator (``fu.ck``, ``fu-ck``, ``fu_ck``, ``fu+ck``), or by one
   space next to a single letter (``f uck``, ``s hit``), is also tried joined, up to three
   pieces.
 
@@ -38,10 +39,10 @@ from moderation.text import LEET
 TermList = Literal["block", "review", "allow"]
 
 # A word for term matching: letters, digits, leet symbols, hidden letters and apostrophes.
-_TOKEN = re.compile(r"[\w@$!*']+")
+_TOKEN = re.compile(r"[\w@$!*'|]+")
 _LETTER = re.compile(r"[^\W\d_]")
-_JOINING_SEPARATORS = frozenset(".-_|+~")
-_LEET_TABLE = str.maketrans({**LEET, "'": ""})
+_JOINING_SEPARATORS = frozenset(".-_+~")
+_LEET_TABLE = str.maketrans({**LEET, "|": "i", "'": ""})
 MAX_JOINED = 3
 
 
@@ -216,10 +217,33 @@ def mask(normalized: str, matches: list[Match]) -> str:
     return " ".join(" ".join(pieces).split())
 
 
-def locate(text: str, matches: list[Match]) -> list[tuple[Match, int, int]]:
-    """Each match with its [begin, end) offsets in ``text`` as sent (matches are found in
-    the normalised text; the folds are replayed with offsets only when something matched)."""
+def _collapse_spaces(folded: str) -> tuple[str, list[int]]:
+    """``folded`` with whitespace runs made one space and the ends stripped (as
+    ``normalize_text`` leaves it), and for each character its index in ``folded``."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(folded):
+        if char.isspace():
+            if chars and chars[-1] != " ":
+                chars.append(" ")
+                origin.append(index)
+            continue
+        chars.append(char)
+        origin.append(index)
+    if chars and chars[-1] == " ":
+        chars.pop()
+        origin.pop()
+    return "".join(chars), origin
+
+
+def locate(text: str, normalized: str, matches: list[Match]) -> list[tuple[Match, int, int]]:
+    """Each match (found in ``normalized``, which is ``normalize_text(text)``) with its
+    [begin, end) offsets in ``text`` as sent. The folds are replayed with offsets only when
+    something matched; a match the replay cannot place spans the whole comment."""
     if not matches:
         return []
-    _, bounds = fold_with_offsets(text)
-    return [(m, bounds[m.start][0], bounds[m.end - 1][1]) for m in matches]
+    folded, bounds = fold_with_offsets(text)
+    collapsed, origin = _collapse_spaces(folded)
+    if collapsed != normalized:
+        return [(m, 0, len(text)) for m in matches]
+    return [(m, bounds[origin[m.start]][0], bounds[origin[m.end - 1]][1]) for m in matches]
