@@ -17,8 +17,8 @@ APP_KEY_ID = hashlib.sha256(APP_KEY.encode()).hexdigest()[:16]
 OTHER = {"x-api-key": "another-app-key"}
 
 #: a policy whose thresholds never flag, so only its terms decide (the model is small)
-LENIENT = {label: 1.0 for label in LABELS}
-NEVER_BLOCK = {label: "never" for label in LABELS}
+LENIENT = dict.fromkeys(LABELS, 1.0)
+NEVER_BLOCK = dict.fromkeys(LABELS, "never")
 KIDS = {
     "description": "children's forum",
     "thresholds": LENIENT,
@@ -45,6 +45,20 @@ def put(api, policy_id, body, headers=ADMIN, **extra):
     return api.put(f"/policies/{policy_id}", json=body, headers={**headers, **extra})
 
 
+def predict(api, text, policy_id=None, headers=ADMIN):
+    body = {"comment_text": text} | ({"policy_id": policy_id} if policy_id else {})
+    return api.post("/predict", json=body, headers=headers)
+
+
+def bind(api, key_id, **binding):
+    return api.put(f"/keys/{key_id}/policies", json=binding, headers=ADMIN)
+
+
+def versions(api, policy_id):
+    items = api.get(f"/policies/{policy_id}/versions", headers=ADMIN).json()["items"]
+    return [v["version"] for v in items]
+
+
 def test_an_admin_creates_replaces_reads_and_deletes_a_policy_keeping_every_version(api):
     # WHEN an admin creates a policy
     created = put(api, "kids", KIDS)
@@ -59,7 +73,7 @@ def test_an_admin_creates_replaces_reads_and_deletes_a_policy_keeping_every_vers
     read = api.get("/policies/kids", headers=ADMIN)
     assert read.json()["review_terms"] == ["idiot", "loser"] and read.headers["ETag"] == '"2"'
     history = api.get("/policies/kids/versions", headers=ADMIN).json()["items"]
-    assert [v["version"] for v in history] == [2, 1]
+    assert versions(api, "kids") == [2, 1]
     assert all(v["updated_by"].startswith("key:") and v["updated_at"] for v in history)
     assert [p["policy_id"] for p in api.get("/policies", headers=ADMIN).json()["items"]] == ["kids"]
     # WHEN it is deleted
@@ -68,7 +82,7 @@ def test_an_admin_creates_replaces_reads_and_deletes_a_policy_keeping_every_vers
     # THEN it is gone from reads, its history stays, and re-creating it continues the versions
     assert api.get("/policies/kids", headers=ADMIN).status_code == 404
     assert api.get("/policies", headers=ADMIN).json()["items"] == []
-    assert [v["version"] for v in api.get("/policies/kids/versions", headers=ADMIN).json()["items"]] == [3, 2, 1]  # fmt: skip
+    assert versions(api, "kids") == [3, 2, 1]
     assert put(api, "kids", KIDS).json()["version"] == 4
 
 
@@ -155,19 +169,23 @@ def test_callers_read_and_use_only_the_policies_bound_to_their_key(api):
     # a webhook secret is never read back
     put(api, "kids", {**KIDS, "webhook": {"url": "https://hooks.example/x", "secret": "s" * 20}})
     webhook = api.get("/policies/kids", headers=APP).json()["webhook"]
-    assert webhook == {"url": "https://hooks.example/x", "events": ["review.decided"], "secret_set": True}  # fmt: skip
+    assert webhook == {
+        "url": "https://hooks.example/x",
+        "events": ["review.decided"],
+        "secret_set": True,
+    }
     # AND a predict naming a policy it may not use is a 404, as if it did not exist
-    refused = api.post("/predict", json={"comment_text": "hi", "policy_id": "gaming"}, headers=APP)
+    refused = predict(api, "hi", "gaming", headers=APP)
     assert refused.status_code == 404 and "gaming" in refused.json()["error"]["message"]
     # binding a key to a policy that does not exist is refused
-    assert api.put(f"/keys/{APP_KEY_ID}/policies", json={"policies": ["nope"]}, headers=ADMIN).status_code == 404  # fmt: skip
+    assert bind(api, APP_KEY_ID, policies=["nope"]).status_code == 404
 
 
 def test_a_prediction_under_a_policy_names_it_gives_reasons_and_spans_and_is_logged(api, stack):
     put(api, "kids", KIDS)
     text = "Dick Smith says: f.u.c.k off, you 1d10t."
     # WHEN a comment is scored under the policy
-    answer = api.post("/predict", json={"comment_text": text, "policy_id": "kids"}, headers=ADMIN)
+    answer = predict(api, text, "kids")
     body = answer.json()
     # THEN the block term decides, and the response says which rule fired and where
     assert answer.status_code == 200, answer.text
@@ -182,39 +200,38 @@ def test_a_prediction_under_a_policy_names_it_gives_reasons_and_spans_and_is_log
     assert logged["policy_id"] == "kids" and logged["policy_version"] == 1
     assert {m["term"] for m in logged["term_matches"]} == {"Dick Smith", "fuck", "idiot"}
     # a review term alone sends to review; nothing matched under lenient thresholds allows
-    review = api.post("/predict", json={"comment_text": "you idiot", "policy_id": "kids"}, headers=ADMIN)  # fmt: skip
+    review = predict(api, "you idiot", "kids")
     assert review.json()["decision"] == "review"
-    fine = api.post("/predict", json={"comment_text": "Scunthorpe is lovely", "policy_id": "kids"}, headers=ADMIN)  # fmt: skip
+    fine = predict(api, "Scunthorpe is lovely", "kids")
     assert fine.json()["decision"] == "allow" and fine.json()["term_matches"] == []
 
 
 def test_a_keys_default_policy_applies_when_a_request_names_none(api):
     put(api, "kids", KIDS)
-    api.put(f"/keys/{APP_KEY_ID}/policies", json={"default_policy": "kids"}, headers=ADMIN)
+    bind(api, APP_KEY_ID, default_policy="kids")
     answer = api.post("/predict/batch", json={"comments": ["k1ll yourself", "hello"]}, headers=APP)
     results = answer.json()["results"]
     assert [r["decision"] for r in results] == ["block", "allow"]
     assert all(r["policy"] == {"id": "kids", "version": 1} for r in results)
     # a key without a binding gets the model's defaults and no policy
-    assert (
-        api.post("/predict", json={"comment_text": "hello"}, headers=OTHER).json()["policy"] is None
-    )
+    assert predict(api, "hello", headers=OTHER).json()["policy"] is None
 
 
 def test_never_block_keeps_a_label_at_review_and_thresholds_apply(api):
     # GIVEN a policy that flags everything but never blocks
-    put(api, "gaming", {"thresholds": {label: 0.0 for label in LABELS}, "block_thresholds": NEVER_BLOCK})  # fmt: skip
-    answer = api.post("/predict", json={"comment_text": "you are a fucking idiot", "policy_id": "gaming"}, headers=ADMIN)  # fmt: skip
+    flag_all = dict.fromkeys(LABELS, 0.0)
+    put(api, "gaming", {"thresholds": flag_all, "block_thresholds": NEVER_BLOCK})
+    answer = predict(api, "you are a fucking idiot", "gaming")
     assert answer.json()["decision"] == "review"
     assert not any(r.startswith("block:") for r in answer.json()["reasons"])
 
 
 def test_a_policy_change_applies_to_the_next_request_of_this_container(api):
     put(api, "kids", KIDS)
-    first = api.post("/predict", json={"comment_text": "what a loser", "policy_id": "kids"}, headers=ADMIN)  # fmt: skip
+    first = predict(api, "what a loser", "kids")
     assert first.json()["decision"] == "allow"
     put(api, "kids", {**KIDS, "block_terms": ["loser"]})
-    second = api.post("/predict", json={"comment_text": "what a loser", "policy_id": "kids"}, headers=ADMIN)  # fmt: skip
+    second = predict(api, "what a loser", "kids")
     assert second.json()["decision"] == "block" and second.json()["policy"]["version"] == 2
 
 
@@ -238,10 +255,11 @@ def test_the_forecast_compares_a_candidate_with_the_current_policy_on_logged_tra
     put(api, "kids", KIDS)
     comments = ["what a loser", "hello friend", "you idiot", "have a nice day", "loser!"]
     for text in comments:
-        api.post("/predict", json={"comment_text": text, "policy_id": "kids"}, headers=ADMIN)
+        predict(api, text, "kids")
     queued = api.get("/reviews", headers=ADMIN).json()["items"]
     (idiot,) = [item for item in queued if item["comment_text"] == "you idiot"]
-    api.post(f"/reviews/{idiot['request_id']}", json={"action": "reject", "moderator": "m"}, headers=ADMIN)  # fmt: skip
+    decision = {"action": "reject", "moderator": "m"}
+    api.post(f"/reviews/{idiot['request_id']}", json=decision, headers=ADMIN)
     # WHEN an admin previews blocking "loser" too
     candidate = {**KIDS, "block_terms": [*KIDS["block_terms"], "loser"]}
     answer = api.post("/policies/kids:preview", json=candidate, headers=ADMIN, params={"days": 2})
@@ -250,8 +268,12 @@ def test_the_forecast_compares_a_candidate_with_the_current_policy_on_logged_tra
     assert answer.status_code == 200, answer.text
     assert forecast["current_version"] == 1
     assert forecast["sample"]["items"] == 5 and forecast["sample"]["days"] == 2
-    assert (forecast["current"]["allow"], forecast["current"]["review"], forecast["current"]["block"]) == (4, 1, 0)  # fmt: skip
-    assert (forecast["candidate"]["allow"], forecast["candidate"]["review"], forecast["candidate"]["block"]) == (2, 1, 2)  # fmt: skip
+
+    def counts(side):
+        return tuple(forecast[side][decision] for decision in ("allow", "review", "block"))
+
+    assert counts("current") == (4, 1, 0)
+    assert counts("candidate") == (2, 1, 2)
     assert forecast["changed"] == {"allow->block": 2}
     assert forecast["sample"]["labelled_by_moderators"] == 1
     assert forecast["current"]["precision"] == 1.0 and forecast["candidate"]["recall"] == 1.0
@@ -260,6 +282,6 @@ def test_the_forecast_compares_a_candidate_with_the_current_policy_on_logged_tra
 
 
 def test_an_unknown_policy_is_a_404_and_nothing_is_logged(api, stack):
-    answer = api.post("/predict", json={"comment_text": "hi", "policy_id": "nope"}, headers=ADMIN)
+    answer = predict(api, "hi", "nope")
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
     assert stack.items("prediction") == []
