@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import views
 from dashboard.queries import MINUTE, DashboardData, TimeRange, load_dashboard
 from dashboard.settings import get_dashboard_settings
-from moderation.buckets import ALL_VERSIONS
+from moderation.buckets import ALL_VERSIONS, policy_dimension
 from moderation.errors import StoreUnavailable
 from moderation.settings import get_settings
 from moderation.stores.aggregates import AggregateStore
@@ -37,6 +37,18 @@ def aggregate_store() -> AggregateStore:
 @st.cache_data(ttl=settings.refresh_seconds, show_spinner=False)
 def model_versions() -> list[str]:
     return aggregate_store().versions()
+
+
+@st.cache_data(ttl=settings.refresh_seconds, show_spinner=False)
+def policy_ids() -> list[str]:
+    return aggregate_store().policies()
+
+
+def policies_or_none() -> list[str]:
+    try:
+        return policy_ids()
+    except StoreUnavailable:
+        return []
 
 
 def versions_or_none() -> list[str]:
@@ -79,6 +91,16 @@ version = st.sidebar.selectbox(
     format_func=lambda v: "All versions" if v == ALL_VERSIONS else v,
     key="version",
 )
+ALL_POLICIES = ""
+policy = st.sidebar.selectbox(
+    "Policy",
+    [ALL_POLICIES, *policies_or_none()],
+    format_func=lambda p: "All traffic" if p == ALL_POLICIES else p,
+    key="policy",
+    help="A policy's figures count the predictions made under it, across every model version.",
+)
+# the aggregates keep a policy's buckets beside the versions' (one dimension at a time)
+dimension = policy_dimension(policy) if policy != ALL_POLICIES else version
 auto_refresh = st.sidebar.toggle(
     f"Auto-refresh every {settings.refresh_seconds} s", value=True, key="auto_refresh"
 )
@@ -94,7 +116,7 @@ def body() -> None:
     if time_range.end > datetime.now(UTC) + MINUTE:  # a custom range ending today
         time_range = TimeRange.of(time_range.start, datetime.now(UTC))
     try:
-        data = dashboard_data(version, time_range)
+        data = dashboard_data(dimension, time_range)
     except StoreUnavailable as exc:
         st.error(f"The aggregate table cannot be read just now ({exc}); retrying on refresh.")
         return

@@ -28,7 +28,7 @@ from typing import Literal
 import pandas as pd
 
 from dashboard.metrics import series_frame
-from moderation.buckets import ALL_VERSIONS, all_counters
+from moderation.buckets import ALL_VERSIONS, POLICY_DIMENSION_PREFIX, all_counters
 from moderation.stores.aggregates import AggregateStore, ModelRecord
 
 logger = logging.getLogger(__name__)
@@ -157,8 +157,9 @@ def queue_depth_at(store: AggregateStore, version: str, moment: datetime, now: d
 
 def reference_model(models: dict[str, ModelRecord], version: str) -> ModelRecord | None:
     """The model whose bundle reference drift is measured against: the chosen version's, or
-    for ALL the newest version (first seen last) that has one."""
-    if version != ALL_VERSIONS:
+    for ALL (and for a policy's buckets, which span versions) the newest version (first seen
+    last) that has one."""
+    if version != ALL_VERSIONS and not version.startswith(POLICY_DIMENSION_PREFIX):
         return models.get(version)
     with_reference = [m for m in models.values() if m.has_reference]
     return max(with_reference, key=lambda m: m.first_seen, default=None)

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import charts, metrics
 from dashboard.queries import DashboardData
 from dashboard.settings import DashboardSettings
-from moderation.buckets import ALL_VERSIONS
+from moderation.buckets import ALL_VERSIONS, POLICY_DIMENSION_PREFIX
 
 NO_DATA = "no data in this range"
 STATUS_BADGES = {"ok": "ok", "watch": "WATCH", "alert": "ALERT", None: "–"}
@@ -28,9 +28,18 @@ def _when(moment: datetime, resolution: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M" if resolution == "minute" else "%Y-%m-%d %H:00")
 
 
+def dimension_label(version: str) -> str:
+    """What the figures cover: all versions, one version, or one policy (all versions)."""
+    if version == ALL_VERSIONS:
+        return "all versions"
+    if version.startswith(POLICY_DIMENSION_PREFIX):
+        return f"policy {version.removeprefix(POLICY_DIMENSION_PREFIX)} (all versions)"
+    return version
+
+
 def header(data: DashboardData) -> None:
     span = data.time_range
-    version = "all versions" if data.version == ALL_VERSIONS else data.version
+    version = dimension_label(data.version)
     newest = metrics.newest_data_time(data.series)
     if newest is None:
         freshness = "no data in this range"
@@ -113,7 +122,7 @@ def drift(data: DashboardData, settings: DashboardSettings) -> None:
         note = f" ({model.reference_note})" if model and model.reference_note else ""
         st.warning(f"No bundle reference for {name}{note}: drift cannot be measured.")
         return
-    if data.version == ALL_VERSIONS:
+    if data.version == ALL_VERSIONS or data.version.startswith(POLICY_DIMENSION_PREFIX):
         st.caption(
             f"All versions against {model.version}'s reference (the newest model with one); "
             "pick a version to compare each model with its own."

@@ -192,6 +192,7 @@ class Counted:
     moment: datetime
     version: str
     counters: dict[str, int]
+    policy_id: str | None = None
 
 
 @dataclass
@@ -233,14 +234,16 @@ def record_counters(raw: dict[str, Any]) -> Counted | None:
         moment = datetime.fromtimestamp(float(removed_at), UTC) if removed_at else datetime.now(UTC)
     else:
         return None
-    return Counted(sequence, moment, logged.model_version or "unknown", counters)
+    return Counted(
+        sequence, moment, logged.model_version or "unknown", counters, logged.policy_id
+    )
 
 
 def merge(counted: Sequence[Counted]) -> dict[tuple[str, str], Counter[str]]:
     """The batch's increments per bucket: one update per bucket item, however many records."""
     merged: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for item in counted:
-        for key in bucket_keys(item.moment, item.version):
+        for key in bucket_keys(item.moment, item.version, item.policy_id):
             merged[key].update(item.counters)
     return merged
 
@@ -250,7 +253,7 @@ def _chunks(counted: list[Counted]) -> list[list[Counted]]:
     chunks: list[list[Counted]] = [[]]
     buckets: set[tuple[str, str]] = set()
     for item in counted:
-        keys = set(bucket_keys(item.moment, item.version))
+        keys = set(bucket_keys(item.moment, item.version, item.policy_id))
         if chunks[-1] and len(buckets | keys) > MAX_BUCKETS_PER_WRITE:
             chunks.append([])
             buckets = set()
@@ -291,6 +294,9 @@ def count_batch(
     for version, moment in {c.version: c.moment for c in counted}.items():
         # the model record first: every version with counts has one (the dashboard's filter)
         recorder.ensure(version, moment)
+    for policy_id in {c.policy_id for c in counted} - {None}:
+        # the dashboard's policy filter lists the policies with counts
+        store.record_policy(policy_id)
     for chunk in _chunks(counted):
         try:
             _apply_once(store, shard, chunk, outcome)

@@ -91,10 +91,24 @@ def partition_key(resolution: str, model_version: str) -> str:
     return f"{resolution}#{model_version}"
 
 
-def bucket_keys(moment: datetime, model_version: str) -> list[tuple[str, str]]:
+#: Buckets of predictions made under one community policy live beside the version buckets,
+#: under the dimension ``policy=<id>`` (model versions never contain "=").
+POLICY_DIMENSION_PREFIX = "policy="
+
+
+def policy_dimension(policy_id: str) -> str:
+    return POLICY_DIMENSION_PREFIX + policy_id
+
+
+def bucket_keys(
+    moment: datetime, model_version: str, policy_id: str | None = None
+) -> list[tuple[str, str]]:
     """Every bucket (pk, bucket) a record at ``moment`` of ``model_version`` counts into:
-    each resolution and the lifetime bucket, for its version and for ALL."""
-    versions = (model_version, ALL_VERSIONS)
+    each resolution and the lifetime bucket, for its version, for ALL, and for its policy
+    when it was decided under one."""
+    versions: tuple[str, ...] = (model_version, ALL_VERSIONS)
+    if policy_id is not None:
+        versions += (policy_dimension(policy_id),)
     return [
         (partition_key(resolution, version), bucket_key(moment, resolution))
         for resolution in RESOLUTIONS

@@ -124,6 +124,8 @@ class FeedbackRecord(Record):
     predicted_labels: list[str]
     predicted_decision: Decision
     model_version: str
+    #: the policy the prediction was decided under (its feedback counts for that policy)
+    policy_id: str | None = None
     notes: str | None = None
     moderator: str | None = None
     caller_id: str | None = None

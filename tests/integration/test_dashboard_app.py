@@ -1,12 +1,16 @@
 """The dashboard rendered by Streamlit's AppTest against moto tables (created from
 template.yaml) that the aggregator handler filled from the real stream of real API traffic."""
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+
+from moderation.policies import PolicyRules
+from moderation.stores.policies import KeyBinding, PolicyStore
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 SECTIONS = ["Traffic", "Latency", "Target drift", "Live accuracy", "Review queue"]
@@ -128,3 +132,27 @@ def test_the_last_day_is_drawn_per_hour_and_the_last_hour_per_minute(traffic):
     app.sidebar.radio[0].set_value("Last hour").run()
     assert any(" per minute " in c.value for c in app.caption)
     assert metric(app, "Requests") == f"{traffic['predictions']:,}"
+
+
+def test_the_policy_filter_shows_the_traffic_decided_under_that_policy(client, stack, drain_stream):
+    # GIVEN a community app whose key defaults to the "kids" policy, and other traffic
+    store = PolicyStore(stack.settings.policies_table, stack.dynamodb)
+    store.put("kids", PolicyRules(block_terms=["idiot"]), "key:admin")
+    key = "kids-forum-app"
+    key_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+    store.bind(KeyBinding(key_id=key_id, default_policy="kids"))
+    for text in COMMENTS[:3]:
+        answer = client.post("/predict", json={"comment_text": text}, headers={"x-api-key": key})
+        assert answer.json()["policy"]["id"] == "kids"
+    for text in COMMENTS[3:]:
+        client.post("/predict", json={"comment_text": text})
+    drain_stream()
+    # WHEN the monitoring team picks the policy
+    app = run_app()
+    assert app.sidebar.selectbox[1].options == ["All traffic", "kids"]
+    assert metric(app, "Requests") == "6"
+    app.sidebar.selectbox[1].select("kids").run()
+    # THEN the figures count only the predictions made under it
+    assert not app.exception
+    assert metric(app, "Requests") == "3"
+    assert any("policy kids" in c.value for c in app.caption)

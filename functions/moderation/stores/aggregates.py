@@ -46,6 +46,8 @@ MAX_BUCKETS_PER_WRITE = 99
 #: SDK's standard retries do not retry; each shard writes its own items, so this is rare.
 CONFLICT_RETRIES = 4
 MODEL_PARTITION = "model"
+#: one item per community policy with counts: the dashboard's policy filter
+POLICY_PARTITION = "policy"
 
 #: ``recorded``: the bundle's reference is in the record; ``none``: there is none to have (no
 #: registry entry, e.g. ``unregistered``, or a bundle without one); ``pending``: the registry
@@ -86,6 +88,7 @@ class AggregateStore:
         self.table = table
         self._client = client
         self._known_buckets: set[tuple[str, str]] = set()
+        self._recorded_policies: set[str] = set()
 
     @cached_property
     def client(self) -> Any:
@@ -306,6 +309,34 @@ class AggregateStore:
         Query on the model partition, however many markers and buckets the table holds."""
         items, _ = self._query(self._model_query() | projection(["sk"]))
         return sorted((item["sk"] for item in items), key=_version_order)
+
+    def record_policy(self, policy_id: str) -> None:
+        """Note that ``policy_id`` has counts (once per container; idempotent)."""
+        if policy_id in self._recorded_policies:
+            return
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize({"pk": POLICY_PARTITION, "sk": policy_id}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _store_error(exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error(exc) from exc
+        self._recorded_policies.add(policy_id)
+
+    def policies(self) -> list[str]:
+        """Policies with counts, by id: one Query on their partition."""
+        items, _ = self._query(
+            {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": POLICY_PARTITION}},
+            }
+        )
+        return sorted(item["sk"] for item in items)
 
     def _model_query(self) -> dict[str, Any]:
         return {
