@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import httpx
+from dotenv import dotenv_values
 
 from local.moto_server import moto_status
 from moderation.settings import Settings
@@ -206,6 +207,8 @@ def stack_env(state: Path, artifacts_dir: Path, moto_port: int | None = None) ->
         "ARTIFACTS_DIR": str(artifacts_dir),
         "MODEL_CACHE_DIR": str(state / "model-cache"),
         "PYTHONUNBUFFERED": "1",
+        # the local admin key, as make run gets it
+        "ADMIN_API_KEY": dotenv_values(REPO / "local.env")["ADMIN_API_KEY"] or "",
     }
     env.pop("AWS_SESSION_TOKEN", None)
     return env

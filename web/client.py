@@ -17,10 +17,18 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, settings: WebSettings, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        settings: WebSettings,
+        transport: httpx.BaseTransport | None = None,
+        api_key: str | None = None,
+    ):
+        """A client sending ``api_key`` (an admin's, for the Policies page), else the
+        settings' key."""
         headers = {"user-agent": "toxic-moderation-web"}
-        if settings.api_key is not None:
-            headers["x-api-key"] = settings.api_key.get_secret_value()
+        key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+        if key:
+            headers["x-api-key"] = key
         self.base_url = str(settings.api_url).rstrip("/")
         self.timeout = settings.api_timeout_s
         self._http = httpx.Client(
@@ -71,6 +79,19 @@ class ApiClient:
         if notes:
             body["notes"] = notes
         return self._call("POST", f"/reviews/{request_id}", json=body)
+
+    def policies(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/policies")["items"]
+
+    def put_policy(self, policy_id: str, body: dict[str, Any], version: int | None) -> dict:
+        """Save a policy; ``version`` (the one edited) guards against overwriting a newer one."""
+        headers = {"If-Match": f'"{version}"'} if version is not None else {}
+        return self._call("PUT", f"/policies/{policy_id}", json=body, headers=headers)
+
+    def preview_policy(self, policy_id: str, body: dict[str, Any], days: int) -> dict[str, Any]:
+        return self._call(
+            "POST", f"/policies/{policy_id}:preview", json=body, params={"days": days}
+        )
 
     # the one place HTTP failures become messages
     def _call(self, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any) -> Any:

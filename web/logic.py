@@ -149,3 +149,89 @@ def feedback_payload(
     if labels == sorted(predicted):
         raise ValueError("the true labels you picked are the predicted ones: pick what is right")
     return False, labels
+
+
+# ---------------------------------------------------------------- policies
+POLICY_COLUMNS = ("label", "review at", "block at", "never block")
+UNSUPPORTED_CHOICES = ("model default", "allow", "review", "block")
+
+
+def terms_from_text(text: str) -> list[str]:
+    """One term a line; blank lines dropped, duplicates kept once in order."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        if line.strip():
+            seen.setdefault(" ".join(line.split()), None)
+    return list(seen)
+
+
+def policy_thresholds_frame(policy: Mapping[str, Any] | None) -> pd.DataFrame:
+    """A row per label with the policy's review and block thresholds (empty: the model's)."""
+    policy = policy or {}
+    review = policy.get("thresholds") or {}
+    block = policy.get("block_thresholds") or {}
+    rows = [
+        {
+            "label": label,
+            "review at": review.get(label),
+            "block at": None if block.get(label) == "never" else block.get(label),
+            "never block": block.get(label) == "never",
+        }
+        for label in LABELS
+    ]
+    return pd.DataFrame(rows, columns=list(POLICY_COLUMNS))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def policy_body(
+    thresholds: pd.DataFrame,
+    description: str,
+    block_terms: str,
+    review_terms: str,
+    allow_terms: str,
+    unsupported_language: str,
+) -> dict[str, Any]:
+    """The PUT /policies body for what the page shows; empty cells keep the model's values."""
+    review: dict[str, float] = {}
+    block: dict[str, float | str] = {}
+    for row in thresholds.to_dict("records"):
+        label = row["label"]
+        if (value := _number(row["review at"])) is not None:
+            review[label] = value
+        if bool(row["never block"]):
+            block[label] = "never"
+        elif (value := _number(row["block at"])) is not None:
+            block[label] = value
+    return {
+        "description": description.strip(),
+        "thresholds": review,
+        "block_thresholds": block,
+        "block_terms": terms_from_text(block_terms),
+        "review_terms": terms_from_text(review_terms),
+        "allow_terms": terms_from_text(allow_terms),
+        "unsupported_language": None
+        if unsupported_language == UNSUPPORTED_CHOICES[0]
+        else unsupported_language,
+    }
+
+
+def forecast_frame(forecast: Mapping[str, Any]) -> pd.DataFrame:
+    """The forecast as a table: a row per figure, the current policy beside the candidate."""
+    rows = [
+        ("allowed", "allow"),
+        ("sent to review", "review"),
+        ("blocked", "block"),
+        ("review inflow per day", "review_inflow_per_day"),
+        ("precision (moderator-labelled)", "precision"),
+        ("recall (moderator-labelled)", "recall"),
+    ]
+    current, candidate = forecast["current"], forecast["candidate"]
+    return pd.DataFrame(
+        [
+            {"figure": name, "current": current.get(key), "candidate": candidate.get(key)}
+            for name, key in rows
+        ]
+    )

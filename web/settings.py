@@ -15,6 +15,10 @@ class WebSettings(BaseSettings):
         HttpUrl("http://127.0.0.1:8000"), description="the moderation API's base URL"
     )
     api_key: SecretStr | None = Field(None, description="sent as x-api-key (API Gateway key)")
+    admin_api_key: SecretStr | None = Field(
+        None,
+        description="the admin key the Policies page sends (unset: the page asks for it)",
+    )
     api_timeout_s: float = Field(10.0, gt=0, description="seconds before a call is given up")
     batch_size: int = Field(100, ge=1, description="comments per /predict/batch call")
     review_page_size: int = Field(10, ge=1, le=100, description="queue items shown at once")

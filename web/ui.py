@@ -34,6 +34,21 @@ def api() -> ApiClient:
     return make_client()
 
 
+@st.cache_resource
+def _admin_client(key: str) -> ApiClient:
+    return ApiClient(settings(), api_key=key)
+
+
+def admin_api() -> ApiClient | None:
+    """A client with the admin key: the settings' (local stack), else the one typed in the
+    sidebar for this session (never stored); None when there is none."""
+    configured = settings().admin_api_key
+    if configured is not None:
+        return _admin_client(configured.get_secret_value())
+    typed = st.sidebar.text_input("Admin key", type="password", key="admin_key")
+    return _admin_client(typed) if typed else None
+
+
 def attempt[T](call: Callable[..., T], *args: Any) -> T | None:
     """Run an API call; on failure show its message in the page and return None."""
     try:

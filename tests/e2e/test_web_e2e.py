@@ -1,6 +1,8 @@
 """The moderator UI in headless Chromium against the running local stack: what a moderator
 sees, and what reached the tables."""
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -92,3 +94,31 @@ def test_work_one_review_item(local_stack, page, screenshots):
     ]
     (prediction,) = [p for p in local_stack.items("prediction") if p["pk"] == queued["request_id"]]
     assert prediction["review_status"] == "decided"
+
+
+def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screenshots):
+    # GIVEN logged traffic, two comments of it about pineapple on pizza
+    for text in ("pineapple on pizza is great", "have a lovely day", "more pineapple please"):
+        httpx.post(f"{local_stack.api_url}/predict", json={"comment_text": text})
+    admin = {"x-api-key": local_stack.env["ADMIN_API_KEY"]}
+    page.goto(local_stack.web_url)
+    page.get_by_role("link", name="Policies").click()
+    expect(page.get_by_role("heading", name="Policies")).to_be_visible()
+    # WHEN an admin of a pizza-purist forum drafts a new policy that blocks "pineapple"
+    page.get_by_role("textbox", name="New policy id").fill("kids-forum")
+    page.get_by_role("textbox", name="New policy id").press("Enter")
+    forecast = page.get_by_role("button", name="Forecast this change")
+    expect(forecast).to_be_enabled()
+    block_terms = page.get_by_role("textbox", name="Block terms (one a line: always blocked)")
+    block_terms.fill("pineapple")
+    block_terms.press("Tab")
+    forecast.click()
+    # THEN the forecast beside it shows both moving to block, before anything is saved
+    expect(page.get_by_text(re.compile(r"Decisions that change: allow->block: 2"))).to_be_visible()
+    assert httpx.get(f"{local_stack.api_url}/policies", headers=admin).json()["items"] == []
+    page.screenshot(path=screenshots / "web-policies.png", full_page=True)
+    # WHEN it is saved  THEN the page confirms and the API serves it
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_text("Saved kids-forum version 1.")).to_be_visible()
+    saved = httpx.get(f"{local_stack.api_url}/policies/kids-forum", headers=admin).json()
+    assert saved["block_terms"] == ["pineapple"] and saved["version"] == 1

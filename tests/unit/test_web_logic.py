@@ -162,3 +162,30 @@ def test_settings_come_from_the_environment_then_streamlit_secrets(monkeypatch):
     assert loaded.api_key.get_secret_value() == "s3cret" and "s3cret" not in repr(loaded)
     monkeypatch.setenv("API_URL", "http://127.0.0.1:9999")
     assert str(load_settings(secrets).api_url) == "http://127.0.0.1:9999/"
+
+
+def test_the_policy_page_sends_only_what_the_admin_set_and_never_for_never_block():
+    frame = logic.policy_thresholds_frame(
+        {"thresholds": {"insult": 0.6}, "block_thresholds": {"obscene": "never", "toxic": 0.9}}
+    )
+    assert frame.set_index("label").loc["obscene", "never block"]
+    frame.loc[frame["label"] == "threat", "review at"] = 0.2
+    body = logic.policy_body(
+        frame, "  gaming chat ", "slur one\n\n  slur   two\nslur one", "", "Dick Smith", "review"
+    )
+    assert body["thresholds"] == {"threat": 0.2, "insult": 0.6}
+    assert body["block_thresholds"] == {"toxic": 0.9, "obscene": "never"}
+    assert body["block_terms"] == ["slur one", "slur two"] and body["review_terms"] == []
+    assert body["allow_terms"] == ["Dick Smith"] and body["description"] == "gaming chat"
+    assert body["unsupported_language"] == "review"
+    default = logic.policy_body(
+        logic.policy_thresholds_frame(None), "", "", "", "", "model default"
+    )
+    assert default["thresholds"] == {} and default["unsupported_language"] is None
+
+
+def test_the_forecast_table_puts_the_current_policy_beside_the_candidate():
+    figures = {"allow": 4, "review": 1, "block": 0, "review_inflow_per_day": 0.5}
+    frame = logic.forecast_frame({"current": figures, "candidate": {**figures, "block": 2}})
+    blocked = frame.set_index("figure").loc["blocked"]
+    assert (blocked["current"], blocked["candidate"]) == (0, 2)
