@@ -22,10 +22,10 @@ def invoke(stack):
 
 def test_every_api_event_is_valid_json_for_sam_local_invoke():
     names = sorted(p.name for p in EVENTS.glob("api_*.json"))
-    assert len(names) == 10  # one per endpoint
+    assert len(names) == 11  # one per endpoint
     for name in names:
         event = load_event(name)
-        assert event["httpMethod"] in ("GET", "POST")
+        assert event["httpMethod"] in ("GET", "POST", "PUT")
         keyless = name in ("api_health.json", "api_perspective_discovery.json")
         assert keyless or event["requestContext"]["identity"]["apiKeyId"]
 
@@ -108,3 +108,28 @@ def test_perspective_events_analyze_suggest_and_discover(invoke, stack):
     status, document = invoke(load_event("api_perspective_discovery.json"))
     assert status == 200
     assert document["rootUrl"] == "https://abc123.execute-api.us-east-1.amazonaws.com/prod/"
+
+
+def test_a_policy_write_is_an_admin_request_only_from_the_admin_keys_id(invoke, monkeypatch, stack):
+    from moderation.settings import get_settings
+
+    # GIVEN the API's admin key ids (on AWS, the AdminApiKey's id)
+    monkeypatch.setenv("ADMIN_API_KEY_IDS", "admin-key-id, another-admin")
+    get_settings.cache_clear()
+    try:
+        # WHEN another key's identity sends the policy PUT  THEN refused, nothing saved
+        event = load_event("api_policy_put.json")
+        event["requestContext"]["identity"]["apiKeyId"] = "third-party-app"
+        status, body = invoke(event)
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        # WHEN the admin key's identity sends it  THEN it is created
+        status, body = invoke(load_event("api_policy_put.json"))
+        assert status == 201 and body["version"] == 1
+        assert body["updated_by"] == "key:admin-key-id"
+        # the x-api-key header value is not what counts on AWS: the identity is
+        event = load_event("api_policy_put.json")
+        event["requestContext"]["identity"]["apiKeyId"] = "third-party-app"
+        event["headers"]["x-api-key"] = event["multiValueHeaders"]["x-api-key"][0]
+        assert invoke(event)[0] == 403
+    finally:
+        get_settings.cache_clear()

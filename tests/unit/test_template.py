@@ -246,3 +246,36 @@ def test_perspective_routes_and_gateway_errors_in_googles_shape():
         assert '"status":"RESOURCE_EXHAUSTED"' in body and '"code":429' in body
     assert '"status":"UNAUTHENTICATED"' in str(responses["UNAUTHORIZED"])
     assert '"status":"PERMISSION_DENIED"' in str(responses["INVALID_API_KEY"])
+
+
+def test_policy_writes_need_the_admin_key_on_its_own_usage_plan():
+    key = RESOURCES["AdminApiKey"]
+    assert key["Type"] == "AWS::ApiGateway::ApiKey"
+    plan = RESOURCES["AdminUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "ModerationApi"}, "Stage": {"Ref": "Stage"}}]
+    # tighter than the apps' plan: policy changes are rare
+    assert plan["Throttle"]["RateLimit"] <= 10 and plan["Quota"]["Limit"] <= 10_000
+    binding = RESOURCES["AdminUsagePlanKey"]["Properties"]
+    assert binding["KeyId"] == {"Ref": "AdminApiKey"}
+    assert binding["UsagePlanId"] == {"Ref": "AdminUsagePlan"}
+    # the API knows which key id is the admin's; no other key is on the admin plan
+    env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["ADMIN_API_KEY_IDS"] == {"Ref": "AdminApiKey"}
+    admin_plan_keys = [
+        r for r in RESOURCES.values()
+        if r["Type"] == "AWS::ApiGateway::UsagePlanKey"
+        and r["Properties"]["UsagePlanId"] == {"Ref": "AdminUsagePlan"}
+    ]  # fmt: skip
+    assert len(admin_plan_keys) == 1
+
+
+def test_policies_table_keeps_history_and_the_api_can_only_add_to_it():
+    table = RESOURCES["PoliciesTable"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    (grant,) = [s for s in statements("ApiFunction") if s["Sid"] == "PoliciesAndKeyBindings"]
+    assert grant["Resource"] == {"GetAtt": "PoliciesTable.Arn"}
+    # versions are put, never updated or deleted; listing is a Query, never a Scan
+    assert sorted(grant["Action"]) == sorted(
+        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"]
+    )
