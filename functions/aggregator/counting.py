@@ -234,9 +234,7 @@ def record_counters(raw: dict[str, Any]) -> Counted | None:
         moment = datetime.fromtimestamp(float(removed_at), UTC) if removed_at else datetime.now(UTC)
     else:
         return None
-    return Counted(
-        sequence, moment, logged.model_version or "unknown", counters, logged.policy_id
-    )
+    return Counted(sequence, moment, logged.model_version or "unknown", counters, logged.policy_id)
 
 
 def merge(counted: Sequence[Counted]) -> dict[tuple[str, str], Counter[str]]:

@@ -31,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import groupby
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from moderation.model.explain import fold_with_offsets
 from moderation.text import LEET
@@ -87,11 +87,11 @@ class Match:
     end: int
 
 
-@dataclass(frozen=True)
-class _Word:
+class _Word(NamedTuple):
     start: int
     end: int
     folded: str
+    skeleton: str  # ``folded`` with repeated letters collapsed
     gap_before: str  # the normalised text between the previous word and this one
 
 
@@ -121,8 +121,17 @@ def _wildcard_pattern(word: str) -> re.Pattern[str] | None:
     return re.compile(regex)
 
 
+_REPEATED = re.compile(r"(.)\1+")
+#: distinct comment words whose folding a matcher remembers
+_FOLD_CACHE_WORDS = 50_000
+
+
 class TermMatcher:
-    """Block, review and allow terms compiled once, matched against normalised comments."""
+    """Block, review and allow terms compiled once, matched against normalised comments.
+
+    A comment's words are looked up by skeleton (repeats collapsed) in one dict per run of
+    words: the cost grows with the comment's length, not with the number of terms; run
+    lengths are compared only for the rare skeleton that hits."""
 
     def __init__(self, terms: dict[TermList, list[str]]) -> None:
         self.by_skeleton: dict[str, list[Term]] = {}
@@ -132,6 +141,7 @@ class TermMatcher:
                 if term is not None:
                     self.by_skeleton.setdefault(term.skeleton, []).append(term)
         self.lengths = sorted({t.words for ts in self.by_skeleton.values() for t in ts})
+        self._folds: dict[str, tuple[str, str]] = {}
 
     @cached_property
     def _single_words(self) -> list[Term]:
@@ -140,35 +150,55 @@ class TermMatcher:
     def __bool__(self) -> bool:
         return bool(self.by_skeleton)
 
+    def _fold(self, raw: str) -> tuple[str, str]:
+        """A comment word folded, and its skeleton (remembered: words repeat a lot)."""
+        hit = self._folds.get(raw)
+        if hit is None:
+            folded = fold_word(raw)
+            hit = (folded, _REPEATED.sub(r"\1", folded))
+            if len(self._folds) < _FOLD_CACHE_WORDS:
+                self._folds[raw] = hit
+        return hit
+
     def _words(self, normalized: str) -> list[_Word]:
         words, last = [], 0
         for found in _TOKEN.finditer(normalized):
             raw = found.group()
-            start = found.start() + len(raw) - len(raw.lstrip("!"))
-            end = found.end() - (len(raw) - len(raw.rstrip("!")))
-            folded = fold_word(raw)
+            start, end = found.span()
+            if "!" in raw:
+                start += len(raw) - len(raw.lstrip("!"))
+                end -= len(raw) - len(raw.rstrip("!"))
+            folded, skeleton = self._fold(raw)
             if folded:
-                words.append(_Word(start, end, folded, normalized[last:start]))
+                words.append(_Word(start, end, folded, skeleton, normalized[last:start]))
                 last = end
         return words
 
-    def _candidates(self, words: list[_Word]) -> list[tuple[int, int, str]]:
-        """(start, end, folded text) of every word, run of words and joined split word."""
+    def _joined(self, words: list[_Word], i: int) -> list[_Word]:
+        """Word ``i`` joined with the next ones across a separator inside a word."""
         out = []
-        for i in range(len(words)):
-            for n in self.lengths:
-                if i + n <= len(words):
-                    run = words[i : i + n]
-                    out.append((run[0].start, run[-1].end, " ".join(w.folded for w in run)))
-            joined = words[i].folded
-            for j in range(i + 1, min(i + MAX_JOINED, len(words))):
-                gap = words[j].gap_before
-                singles = len(words[j - 1].folded) == 1 or len(words[j].folded) == 1
-                if not (gap in _JOINING_SEPARATORS or (gap == " " and singles)):
-                    break
-                joined += words[j].folded
-                out.append((words[i].start, words[j].end, joined))
+        joined = words[i].folded
+        for j in range(i + 1, min(i + MAX_JOINED, len(words))):
+            gap = words[j].gap_before
+            singles = len(words[j - 1].folded) == 1 or len(words[j].folded) == 1
+            if not (gap in _JOINING_SEPARATORS or (gap == " " and singles)):
+                break
+            joined += words[j].folded
+            out.append(
+                _Word(words[i].start, words[j].end, joined, _REPEATED.sub(r"\1", joined), "")
+            )
         return out
+
+    def _check(self, run: list[_Word], skeleton: str, found: list[Match]) -> None:
+        terms = self.by_skeleton.get(skeleton)
+        if terms is None:
+            if len(run) == 1 and "*" in run[0].folded:
+                found += self._wildcard_matches(run[0].start, run[0].end, run[0].folded)
+            return
+        runs = tuple(n for w in run for n in _runs(w.folded)[1])
+        for term in terms:
+            if all(have >= need for have, need in zip(runs, term.runs, strict=True)):
+                found.append(Match(term.text, term.list, run[0].start, run[-1].end))
 
     def find(self, normalized: str) -> list[Match]:
         """Every term in ``normalized``, block and review matches inside an allow match
@@ -176,17 +206,25 @@ class TermMatcher:
         if not self.by_skeleton:
             return []
         found: list[Match] = []
-        for start, end, text in self._candidates(self._words(normalized)):
-            if "*" in text:
-                found += self._wildcard_matches(start, end, text)
-                continue
-            pieces = [_runs(w) for w in text.split(" ")]
-            skeleton = " ".join(s for s, _ in pieces)
-            runs = tuple(n for _, r in pieces for n in r)
-            for term in self.by_skeleton.get(skeleton, ()):
-                if all(have >= need for have, need in zip(runs, term.runs, strict=True)):
-                    found.append(Match(term.text, term.list, start, end))
+        words = self._words(normalized)
+        longer = [n for n in self.lengths if n > 1]
+        for i, word in enumerate(words):
+            self._check([word], word.skeleton, found)
+            for n in longer:
+                if i + n <= len(words):
+                    run = words[i : i + n]
+                    self._check(run, " ".join(w.skeleton for w in run), found)
+            if i + 1 < len(words):
+                following = words[i + 1]
+                if following.gap_before in _JOINING_SEPARATORS or (
+                    following.gap_before == " "
+                    and (len(word.folded) == 1 or len(following.folded) == 1)
+                ):
+                    for piece in self._joined(words, i):
+                        self._check([piece], piece.skeleton, found)
         allowed = [m for m in found if m.list == "allow"]
+        if not allowed:
+            return found
         return [
             m
             for m in found
@@ -194,7 +232,7 @@ class TermMatcher:
         ]
 
     def _wildcard_matches(self, start: int, end: int, text: str) -> list[Match]:
-        if " " in text or (pattern := _wildcard_pattern(text)) is None:
+        if (pattern := _wildcard_pattern(text)) is None:
             return []
         return [
             Match(t.text, t.list, start, end)
