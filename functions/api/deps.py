@@ -12,6 +12,7 @@ from moderation.model_holder import ModelHolder
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
+from moderation.stores.audit import AuditLog
 from moderation.stores.prediction_log import PredictionLog
 
 
@@ -20,7 +21,8 @@ def get_service() -> ModerationService:
     settings = get_settings()
     store = PredictionLog(settings.predictions_table, settings.cache_table)
     counts = AggregateStore(settings.aggregates_table)
-    return ModerationService(ModelHolder(settings), store, settings, counts)
+    audit = AuditLog(settings.audit_table)
+    return ModerationService(ModelHolder(settings), store, settings, counts, audit)
 
 
 # Dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and

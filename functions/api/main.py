@@ -6,11 +6,11 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import RequestGuard
-from api.routes import feedback, meta, perspective, predict, reviews
+from api.routes import feedback, meta, perspective, predict, predictions, reviews
 from api.schemas import ErrorPublic
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorPublic} for code in (400, 401, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
 }
 
 
@@ -23,7 +23,14 @@ def create_app() -> FastAPI:
         responses=ERRORS,
     )
     errors.install(app)
-    routers = (meta.router, predict.router, feedback.router, reviews.router, perspective.router)
+    routers = (
+        meta.router,
+        predict.router,
+        predictions.router,
+        feedback.router,
+        reviews.router,
+        perspective.router,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestGuard, routes=[r for router in routers for r in router.routes])

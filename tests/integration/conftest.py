@@ -20,6 +20,7 @@ from moderation.model_holder import ModelHolder
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
+from moderation.stores.audit import AuditLog
 from moderation.stores.dynamo import deserialize
 from moderation.stores.prediction_log import PredictionLog
 from moderation.stores.registry import ModelRegistry
@@ -47,7 +48,8 @@ class Stack:
         settings = settings or self.settings
         store = PredictionLog(settings.predictions_table, settings.cache_table, dynamodb_client)
         counts = AggregateStore(settings.aggregates_table, dynamodb_client or self.dynamodb)
-        return ModerationService(ModelHolder(settings), store, settings, counts)
+        audit = AuditLog(settings.audit_table, dynamodb_client or self.dynamodb)
+        return ModerationService(ModelHolder(settings), store, settings, counts, audit)
 
 
 @contextmanager

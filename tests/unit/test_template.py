@@ -18,9 +18,18 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     table = RESOURCES["PredictionsTable"]["Properties"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "review-queue-sharded"
-    assert index["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
+    assert indexes["review-queue-sharded"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    # the priority order and its label and policy lanes share one sort key
+    for name, key in (
+        ("review-priority", "review_queue"),
+        ("review-by-label", "review_label_queue"),
+        ("review-by-policy", "review_policy_queue"),
+    ):
+        assert indexes[name] == [
+            {"AttributeName": key, "KeyType": "HASH"},
+            {"AttributeName": "review_priority", "KeyType": "RANGE"},
+        ]
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionProtectionEnabled"] is True
 
