@@ -19,7 +19,8 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
-    assert indexes["review-queue-sharded"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    queue = {"AttributeName": "review_queue", "KeyType": "HASH"}
+    assert indexes["review-queue-sharded"][0] == queue
     # the priority order and its label and policy lanes share one sort key
     for name, key in (
         ("review-priority", "review_queue"),
