@@ -1,6 +1,7 @@
 """The API's dependencies, as typed aliases routes declare (``service: ServiceDep``)."""
 
 import hashlib
+import hmac
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -8,11 +9,15 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from moderation.errors import StoreUnavailable
 from moderation.model_holder import ModelHolder
+from moderation.policy_admin import PolicyAdmin
+from moderation.policy_catalog import Caller, PolicyCatalog
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
 from moderation.stores.audit import AuditLog
+from moderation.stores.policies import PolicyStore
 from moderation.stores.prediction_log import PredictionLog
 
 
@@ -21,8 +26,14 @@ def get_service() -> ModerationService:
     settings = get_settings()
     store = PredictionLog(settings.predictions_table, settings.cache_table)
     counts = AggregateStore(settings.aggregates_table)
-    audit = AuditLog(settings.audit_table)
-    return ModerationService(ModelHolder(settings), store, settings, counts, audit)
+    policies = PolicyCatalog(
+        PolicyStore(settings.policies_table),
+        settings.policy_cache_seconds,
+        settings.unsupported_language_decision,
+    )
+    return ModerationService(
+        ModelHolder(settings), store, settings, counts, policies, AuditLog(settings.audit_table)
+    )
 
 
 # Dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and
@@ -55,6 +66,45 @@ async def caller_id(request: Request, settings: SettingsDep) -> str:
 
 
 CallerDep = Annotated[str, Depends(caller_id)]
+
+
+def is_admin(request: Request, settings: Settings) -> bool:
+    """An admin key: on AWS one of ADMIN_API_KEY_IDS (the admin usage plan's key), locally
+    the value of ADMIN_API_KEY in ``x-api-key``."""
+    event = request.scope.get("aws.event") or {}
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    if identity.get("apiKeyId"):
+        admins = {k.strip() for k in settings.admin_api_key_ids.split(",") if k.strip()}
+        return identity["apiKeyId"] in admins
+    sent = request.headers.get("x-api-key")
+    expected = settings.admin_api_key.get_secret_value() if settings.admin_api_key else ""
+    return bool(sent and expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+async def current_caller(request: Request, settings: SettingsDep, caller: CallerDep) -> Caller:
+    return Caller(caller, is_admin(request, settings))
+
+
+CallerIdentityDep = Annotated[Caller, Depends(current_caller)]
+
+
+async def policy_admin(service: ServiceDep) -> PolicyAdmin:
+    """Policy management over the service's own stores and catalog (no I/O to build)."""
+    store = service.policies.store
+    if store is None:
+        raise StoreUnavailable("no policy store is configured")
+    counts = service.review_counts
+    return PolicyAdmin(
+        store,
+        service.policies,
+        service.model,
+        service.store,
+        counts if isinstance(counts, AggregateStore) else None,
+        service.settings,
+    )
+
+
+PolicyAdminDep = Annotated[PolicyAdmin, Depends(policy_admin)]
 
 
 async def blocking(request: Request, function: Any, *args: Any, **kwargs: Any) -> Any:

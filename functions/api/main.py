@@ -6,11 +6,11 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import RequestGuard
-from api.routes import feedback, meta, perspective, predict, predictions, reviews
+from api.routes import feedback, meta, perspective, policies, predict, predictions, reviews
 from api.schemas import ErrorPublic
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorPublic} for code in (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
 }
 
 
@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
         predictions.router,
         feedback.router,
         reviews.router,
+        policies.router,
         perspective.router,
     )
     for router in routers:

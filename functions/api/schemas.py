@@ -13,9 +13,12 @@ from pydantic import (
 
 from moderation.labels import Decision, Label
 from moderation.model.explain import Explanation
+from moderation.policies import POLICY_ID_PATTERN
+from moderation.records import TermMatchRecord
 from moderation.text import normalize_text
 
 Scores = dict[Label, float]
+PolicyId = Annotated[str, StringConstraints(pattern=POLICY_ID_PATTERN)]
 
 
 def _valid_unicode(value: str) -> str:
@@ -43,6 +46,9 @@ class PredictOptionsBase(Strict):
     )
     explain: bool = Field(False, description="return the n-grams behind each flagged label")
     store_text: bool = Field(True, description="false: log the comment's hash, never its text")
+    policy_id: PolicyId | None = Field(
+        None, description="decide under this community policy (default: the key's, if any)"
+    )
 
 
 def _blank(value: str) -> bool:
@@ -74,13 +80,24 @@ class BatchCreate(PredictOptionsBase):
         return values
 
 
+class PolicyRef(BaseModel):
+    id: str
+    version: int
+
+
 class PredictionPublic(BaseModel):
     request_id: str
     labels: list[Label]
     scores: Scores
     decision: Decision
     reasons: list[str] = Field(
-        description="why: each label over its threshold, and any fail-safe rule that applied"
+        description="each rule that fired: label:<label>>=<threshold>, "
+        'block:<label>>=<threshold>, block_term:"...", review_term:"...", allow_term:"...", '
+        "identity_terms_only, unsupported_script"
+    )
+    policy: PolicyRef | None = Field(description="the policy and version decided under")
+    term_matches: list[TermMatchRecord] = Field(
+        description="policy terms found, with [begin, end) offsets in the comment"
     )
     model_version: str
     model_name: str
@@ -293,3 +310,38 @@ class ErrorBody(BaseModel):
 class ErrorPublic(BaseModel):
     error: ErrorBody
     request_id: str | None = None
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    events: list[str]
+    secret_set: bool = Field(description="a secret is stored; it is never read back")
+
+
+class PolicyPublic(BaseModel):
+    """A stored policy version, as callers read it (no webhook secret)."""
+
+    policy_id: str
+    version: int
+    updated_at: str
+    updated_by: str
+    deleted: bool = False
+    description: str
+    thresholds: dict[Label, float]
+    block_thresholds: dict[Label, float | Literal["never"]]
+    block_terms: list[str]
+    review_terms: list[str]
+    allow_terms: list[str]
+    unsupported_language: Decision | None
+    webhook: WebhookPublic | None
+
+
+class PolicyList(BaseModel):
+    items: list[PolicyPublic]
+
+
+class KeyBindingCreate(Strict):
+    default_policy: PolicyId | None = Field(None, description="applies when a request names none")
+    policies: list[PolicyId] = Field(
+        default_factory=list, max_length=100, description="the policies the key may use and read"
+    )

@@ -13,7 +13,7 @@ model, what the service applies to each comment.
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -23,12 +23,16 @@ from pydantic import (
     Field,
     HttpUrl,
     SecretStr,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from moderation.labels import DECISIONS, LABELS, Decision, Label
-from moderation.terms import Match, TermMatcher
+from moderation.model.policy import Judgement, judge
+from moderation.terms import Match, TermMatcher, mask
+
+if TYPE_CHECKING:
+    from moderation.model.scorer import Scorer
 
 POLICY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 POLICY_ID_RE = re.compile(POLICY_ID_PATTERN)
@@ -78,9 +82,11 @@ class PolicyRules(BaseModel):
         default_factory=dict,
         description='label -> score from which it blocks; "never" (or null): it never blocks',
     )
-    block_terms: list[TermText] = Field(default_factory=list)
-    review_terms: list[TermText] = Field(default_factory=list)
-    allow_terms: list[TermText] = Field(default_factory=list)
+    block_terms: list[TermText] = Field(default_factory=list, max_length=MAX_TERMS)
+    review_terms: list[TermText] = Field(default_factory=list, max_length=MAX_TERMS)
+    allow_terms: list[TermText] = Field(
+        default_factory=list, max_length=MAX_TERMS, validate_default=True
+    )
     unsupported_language: Decision | None = Field(
         None, description="decision for text outside the model's language (null: the default)"
     )
@@ -93,18 +99,28 @@ class PolicyRules(BaseModel):
             return {label: NEVER if v is None else v for label, v in value.items()}
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "PolicyRules":
-        for label, block in self.block_thresholds.items():
-            review = self.thresholds.get(label)
+    @field_validator("block_thresholds")
+    @classmethod
+    def _block_not_below_review(cls, value: dict[str, Any], info: ValidationInfo) -> Any:
+        review_at = info.data.get("thresholds") or {}
+        for label, block in value.items():
+            review = review_at.get(label)
             if block != NEVER and review is not None and block < review:
-                raise ValueError(
-                    f"block_thresholds.{label} ({block}) is below thresholds.{label} ({review})"
-                )
-        total = len(self.block_terms) + len(self.review_terms) + len(self.allow_terms)
+                raise ValueError(f"{label} ({block}) is below thresholds.{label} ({review})")
+        return value
+
+    @field_validator("allow_terms")
+    @classmethod
+    def _not_too_many_terms(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        total = len(value) + sum(
+            len(info.data.get(name) or []) for name in ("block_terms", "review_terms")
+        )
         if total > MAX_TERMS:
-            raise ValueError(f"a policy has at most {MAX_TERMS} terms in all ({total} given)")
-        return self
+            raise ValueError(
+                f"block_terms, review_terms and allow_terms hold at most {MAX_TERMS} terms "
+                f"in all ({total} given)"
+            )
+        return value
 
 
 class StoredPolicy(PolicyRules):
@@ -122,7 +138,7 @@ class StoredPolicy(PolicyRules):
 
     def public(self) -> dict:
         """What callers read: everything but the webhook secret."""
-        body = self.model_dump(mode="json", exclude={"webhook", "deleted"})
+        body = self.model_dump(mode="json", exclude={"webhook"})
         if self.webhook is not None:
             body["webhook"] = {
                 "url": str(self.webhook.url),
@@ -177,6 +193,40 @@ class AppliedPolicy:
         )
         unsupported = rules.unsupported_language or default_unsupported
         return cls(policy_id, version, review, block, unsupported, terms)
+
+    def prepare(self, normalized: str) -> tuple[list[Match], str]:
+        """The terms in a normalised comment, and the text the model scores: the comment
+        without its allow matches (the same string when there are none)."""
+        if not self.terms:
+            return [], normalized
+        matches = self.terms.find(normalized)
+        return matches, mask(normalized, matches)
+
+    def judge(
+        self,
+        scorer: "Scorer",
+        model_text: str,
+        scores: np.ndarray,
+        matches: list[Match],
+        review_at: np.ndarray | None = None,
+    ) -> Judgement:
+        """The decision under this policy: the model's rule with the policy's thresholds
+        (``review_at`` overrides them, as a request's own thresholds do), then the terms,
+        the stricter decision winning. Allow matches appear among the reasons."""
+        judged = judge(
+            scorer,
+            model_text,
+            scores,
+            self.review_at if review_at is None else review_at,
+            other_script=self.unsupported_language,
+            block_at=self.block_at,
+        )
+        if not matches:
+            return judged
+        by_terms, reasons = term_decision(matches)
+        return Judgement(
+            judged.labels, stricter(judged.decision, by_terms), judged.reasons + reasons
+        )
 
 
 def term_decision(matches: list[Match]) -> tuple[Decision, list[str]]:

@@ -163,6 +163,20 @@ class PredictionRecord(Record):
         return prediction_key(self.request_id)
 
 
+class SampledPrediction(BaseModel):
+    """A prediction as the traffic-sample index projects it: what a forecast replays."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: str
+    created_at: str
+    scores: dict[str, float]
+    decision: Decision
+    comment_text: str | None = None
+    policy_id: str | None = None
+    review: ReviewDecision | None = None
+
+
 class FeedbackRecord(Record):
     """Whether a prediction was right, from one source (``api``, ``moderator``, ...)."""
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from moderation.errors import Conflict, Forbidden, IdempotencyMismatch, NotFound
 from moderation.labels import LABELS
-from moderation.model.policy import judge
 from moderation.model.scorer import Scorer
 from moderation.model_holder import ModelHolder
+from moderation.policies import AppliedPolicy
+from moderation.policy_catalog import Caller, PolicyCatalog
 from moderation.records import (
     AuditRecord,
     FeedbackRecord,
@@ -28,6 +29,8 @@ from moderation.records import (
     ReviewAction,
     ReviewDecision,
     ReviewStatus,
+    TermMatchRecord,
+    traffic_sample_key,
 )
 from moderation.settings import Settings
 from moderation.stores.audit import AuditLog
@@ -37,6 +40,7 @@ from moderation.stores.prediction_log import (
     PredictionLog,
     QueueView,
 )
+from moderation.terms import locate
 from moderation.text import normalize_text, text_hash
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d7f4e-8a53-4f53-9d0e-2b1c1f6a9e11")
@@ -50,10 +54,21 @@ class PredictOptions:
     thresholds: dict[str, float] | None = None
     explain: bool = False
     store_text: bool = True
+    #: the community policy to decide under (None: the caller's key default, if any)
+    policy_id: str | None = None
+    #: an unknown or unreadable ``policy_id`` falls back to the default instead of 404
+    #: (Perspective's communityId, a hint its clients send freely)
+    policy_lenient: bool = False
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, policy: AppliedPolicy) -> str:
         return json.dumps(
-            {"t": self.thresholds or {}, "s": self.store_text}, sort_keys=True, default=str
+            {
+                "t": self.thresholds or {},
+                "s": self.store_text,
+                "p": [policy.policy_id, policy.version],
+            },
+            sort_keys=True,
+            default=str,
         )
 
 
@@ -70,6 +85,9 @@ class Prediction:
     cached: bool
     latency_ms: float
     reasons: list[str] = field(default_factory=list)
+    policy_id: str | None = None
+    policy_version: int | None = None
+    term_matches: list[TermMatchRecord] = field(default_factory=list)
     explanations: Explanations | None = None
 
 
@@ -193,6 +211,9 @@ def _prediction(record: PredictionRecord) -> Prediction:
         model_version=record.model_version,
         cached=record.cached,
         latency_ms=record.latency_ms,
+        policy_id=record.policy_id,
+        policy_version=record.policy_version,
+        term_matches=list(record.term_matches),
     )
 
 
@@ -209,6 +230,7 @@ class ModerationService:
         store: PredictionLog,
         settings: Settings,
         review_counts: ReviewCounts,
+        policies: PolicyCatalog | None = None,
         audit: AuditLog | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -216,6 +238,9 @@ class ModerationService:
         self.store = store
         self.settings = settings
         self.review_counts = review_counts
+        self.policies = policies or PolicyCatalog(
+            None, settings.policy_cache_seconds, settings.unsupported_language_decision
+        )
         self.audit = audit or AuditLog(settings.audit_table)
         #: the review work's clock (leases, the undo window): tests move it
         self.clock = clock
@@ -237,15 +262,27 @@ class ModerationService:
         caller_id: str,
         idempotency_key: str | None = None,
         timings: Timings | None = None,
+        admin: bool = False,
     ) -> list[Prediction]:
-        """Score comments (cache first), log every one, and only then return them."""
+        """Score comments (cache first) under the caller's policy, log every one, and only
+        then return them. Under a policy with allow terms the model scores the comment
+        without them, and the cache key is the hash of that text (what the model saw)."""
         started = time.perf_counter()
         timings = timings if timings is not None else Timings()
         scorer = self.model.get()
         version = scorer.version or "unregistered"
+        stored_policy = self.policies.resolve(
+            Caller(caller_id, admin), options.policy_id, options.policy_lenient
+        )
+        policy = self.policies.applied(stored_policy, scorer)
         normalized = [normalize_text(text) for text in texts]
         hashes = [text_hash(n) for n in normalized]
-        cache_keys = [f"{h}#{version}" for h in hashes]
+        prepared = [policy.prepare(n) for n in normalized]
+        model_texts = [text for _, text in prepared]
+        cache_keys = [
+            f"{h if t is n else text_hash(t)}#{version}"
+            for h, n, t in zip(hashes, normalized, model_texts, strict=True)
+        ]
         if idempotency_key:
             request_ids = [request_id_for(caller_id, idempotency_key, i) for i in range(len(texts))]
         else:
@@ -255,18 +292,18 @@ class ModerationService:
         cached = self.store.cached_scores(cache_keys)
         t1 = time.perf_counter()
         # one pass for a batch's misses; a lone comment takes the cheaper single path
-        misses = {k: t for k, t in zip(cache_keys, normalized, strict=True) if k not in cached}
+        misses = {k: t for k, t in zip(cache_keys, model_texts, strict=True) if k not in cached}
         if len(misses) > 1:
             scores = scorer.score_many_normalized(list(misses.values()))
         else:
             scores = [scorer.score_normalized(text) for text in misses.values()]
         scored: dict[str, np.ndarray] = dict(zip(misses, scores, strict=True))
         t2 = time.perf_counter()
-        override = (
+        review_at = (
             np.array(
                 [
                     options.thresholds.get(label, t)
-                    for label, t in zip(LABELS, scorer.thresholds, strict=True)
+                    for label, t in zip(LABELS, policy.review_at, strict=True)
                 ]
             )
             if options.thresholds
@@ -277,18 +314,14 @@ class ModerationService:
         cache_expires = int((now + timedelta(days=self.settings.cache_ttl_days)).timestamp())
         records: list[PredictionRecord] = []
         first_seen: set[str] = set()
-        options_fingerprint = options.fingerprint()
+        options_fingerprint = options.fingerprint(policy)
         for i, key in enumerate(cache_keys):
             is_hit = key in cached or key in first_seen
             first_seen.add(key)
             values = np.asarray(cached[key]) if key in cached else scored[key]
-            judged = judge(
-                scorer,
-                normalized[i],
-                values,
-                override,
-                other_script=self.settings.unsupported_language_decision,
-            )
+            found = prepared[i][0]
+            judged = policy.judge(scorer, model_texts[i], values, found, review_at)
+            created_at = _iso(now)
             records.append(
                 PredictionRecord(
                     request_id=request_ids[i],
@@ -305,10 +338,19 @@ class ModerationService:
                     model_version=version,
                     latency_ms=round((time.perf_counter() - started) * 1000, 3),
                     cached=is_hit,
-                    created_at=_iso(now),
+                    created_at=created_at,
                     caller_id=caller_id,
                     expires_at=expires,
                     threshold_overrides=options.thresholds,
+                    policy_id=policy.policy_id,
+                    policy_version=policy.version,
+                    term_matches=[
+                        TermMatchRecord(term=m.term, list=m.list, begin=begin, end=end)
+                        for m, begin, end in locate(texts[i], found)
+                    ],
+                    traffic_sample=traffic_sample_key(
+                        request_ids[i], created_at, self.settings.traffic_sample_rate
+                    ),
                     review_status="pending" if judged.decision == "review" else None,
                     fingerprint=_fingerprint(hashes[i], options_fingerprint),
                 )

@@ -32,6 +32,7 @@ from functools import cached_property
 from itertools import groupby
 from typing import Literal
 
+from moderation.model.explain import fold_with_offsets
 from moderation.text import LEET
 
 TermList = Literal["block", "review", "allow"]
@@ -213,3 +214,12 @@ def mask(normalized: str, matches: list[Match]) -> str:
             last = end
     pieces.append(normalized[last:])
     return " ".join(" ".join(pieces).split())
+
+
+def locate(text: str, matches: list[Match]) -> list[tuple[Match, int, int]]:
+    """Each match with its [begin, end) offsets in ``text`` as sent (matches are found in
+    the normalised text; the folds are replayed with offsets only when something matched)."""
+    if not matches:
+        return []
+    _, bounds = fold_with_offsets(text)
+    return [(m, bounds[m.start][0], bounds[m.end - 1][1]) for m in matches]

@@ -17,11 +17,13 @@ from local.lambda_context import LambdaContext
 from local.resources import create_resources
 from local.streams import Checkpoints, StreamReader
 from moderation.model_holder import ModelHolder
+from moderation.policy_catalog import PolicyCatalog
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
 from moderation.stores.audit import AuditLog
 from moderation.stores.dynamo import deserialize
+from moderation.stores.policies import PolicyStore
 from moderation.stores.prediction_log import PredictionLog
 from moderation.stores.registry import ModelRegistry
 from tests.fakes import forget_container_state
@@ -49,7 +51,12 @@ class Stack:
         store = PredictionLog(settings.predictions_table, settings.cache_table, dynamodb_client)
         counts = AggregateStore(settings.aggregates_table, dynamodb_client or self.dynamodb)
         audit = AuditLog(settings.audit_table, dynamodb_client or self.dynamodb)
-        return ModerationService(ModelHolder(settings), store, settings, counts, audit)
+        policies = PolicyCatalog(
+            PolicyStore(settings.policies_table, dynamodb_client or self.dynamodb),
+            settings.policy_cache_seconds,
+            settings.unsupported_language_decision,
+        )
+        return ModerationService(ModelHolder(settings), store, settings, counts, policies, audit)
 
 
 @contextmanager

@@ -51,7 +51,7 @@ def assert_prediction(result: dict) -> None:
     if result["labels"]:
         assert result["decision"] != "allow"
     else:  # nothing flagged: allowed, unless routed as text the model was not trained on
-        assert result["decision"] == "allow" or any("script" in r for r in result["reasons"])
+        assert result["decision"] == "allow" or "unsupported_script" in result["reasons"]
 
 
 NESTED_OBJECTS = b'{"comment_text": "hi", "thresholds": ' + b'{"a":' * 10000 + b"0" + b"}" * 10001

@@ -18,16 +18,27 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     table = RESOURCES["PredictionsTable"]["Properties"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
-    queue = {"AttributeName": "review_queue", "KeyType": "HASH"}
-    assert indexes["review-queue-sharded"][0] == queue
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {
+        "review-queue-sharded",
+        "review-priority",
+        "review-by-label",
+        "review-by-policy",
+        "traffic-sample",
+    }
+    review = indexes["review-queue-sharded"]
+    assert review["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
+    # policy forecasts read a sample: a sparse index holding what a forecast replays
+    sample = indexes["traffic-sample"]
+    assert sample["KeySchema"][0] == {"AttributeName": "traffic_sample", "KeyType": "HASH"}
+    assert {"scores", "comment_text", "review"} <= set(sample["Projection"]["NonKeyAttributes"])
     # the priority order and its label and policy lanes share one sort key
     for name, key in (
         ("review-priority", "review_queue"),
         ("review-by-label", "review_label_queue"),
         ("review-by-policy", "review_policy_queue"),
     ):
-        assert indexes[name] == [
+        assert indexes[name]["KeySchema"] == [
             {"AttributeName": key, "KeyType": "HASH"},
             {"AttributeName": "review_priority", "KeyType": "RANGE"},
         ]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, ServiceDep, SettingsDep, blocking
+from api.deps import CallerDep, CallerIdentityDep, ServiceDep, SettingsDep, blocking
 from api.errors import PerspectiveError
 from api.perspective.attributes import ATTRIBUTES, SUPPORTED_LANGUAGES, language_code
 from api.perspective.discovery import VERSION, discovery_document
@@ -23,6 +23,7 @@ from api.perspective.schemas import (
     TextEntry,
 )
 from api.perspective.spans import sentence_spans
+from moderation.policies import POLICY_ID_RE
 from moderation.service import PredictOptions
 from moderation.settings import Settings
 from moderation.text import normalize_text, text_hash
@@ -89,7 +90,7 @@ async def analyze(
     request: Request,
     payload: AnalyzeCommentRequest,
     service: ServiceDep,
-    caller: CallerDep,
+    caller: CallerIdentityDep,
     settings: SettingsDep,
 ) -> AnalyzeCommentResponse:
     """Perspective's AnalyzeComment: a probability per requested attribute (and per sentence
@@ -99,8 +100,17 @@ async def analyze(
     key = (
         _analyze_key(text, payload.doNotStore, payload.clientToken) if payload.clientToken else None
     )
-    options = PredictOptions(store_text=not payload.doNotStore)
-    (prediction,) = await blocking(request, service.predict, [text], options, caller, key)
+    # communityId picks the community policy of that id when the caller may use it; any
+    # other value (Perspective accepts free text there) leaves the key's default
+    community = payload.communityId
+    options = PredictOptions(
+        store_text=not payload.doNotStore,
+        policy_id=community if community and POLICY_ID_RE.match(community) else None,
+        policy_lenient=True,
+    )
+    (prediction,) = await blocking(
+        request, service.predict, [text], options, caller.id, key, admin=caller.admin
+    )
     spans = sentence_spans(text) if payload.spanAnnotations else []
     span_scores = await blocking(request, service.score, [text[b:e] for b, e in spans])
     scores: dict[str, AttributeScores] = {}

@@ -4,17 +4,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from api.deps import CallerDep, ServiceDep, SettingsDep, blocking
+from api.deps import CallerIdentityDep, ServiceDep, SettingsDep, blocking
 from api.errors import invalid_field
-from api.schemas import BatchCreate, BatchPublic, PredictCreate, PredictionPublic
+from api.schemas import BatchCreate, BatchPublic, PolicyRef, PredictCreate, PredictionPublic
 from moderation.service import Prediction, PredictOptions
 
 router = APIRouter()
 IdempotencyKey = Annotated[str | None, Header(max_length=128)]
 
 
-def _public(prediction: Prediction) -> PredictionPublic:
-    return PredictionPublic.model_validate(prediction, from_attributes=True)
+def public_prediction(prediction: Prediction) -> PredictionPublic:
+    policy = (
+        PolicyRef(id=prediction.policy_id, version=prediction.policy_version)
+        if prediction.policy_id is not None and prediction.policy_version is not None
+        else None
+    )
+    return PredictionPublic.model_validate(
+        {**vars(prediction), "policy": policy}, from_attributes=True
+    )
 
 
 def _too_long(field: str, limit: int, unit: str) -> Exception:
@@ -26,16 +33,24 @@ async def predict(
     request: Request,
     payload: PredictCreate,
     service: ServiceDep,
-    caller: CallerDep,
+    caller: CallerIdentityDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> PredictionPublic:
     """Score one comment, log it, and return scores, labels and the decision."""
     if len(payload.comment_text) > settings.max_comment_chars:
         raise _too_long("comment_text", settings.max_comment_chars, "characters")
-    options = PredictOptions(payload.thresholds, payload.explain, payload.store_text)
+    options = PredictOptions(
+        payload.thresholds, payload.explain, payload.store_text, payload.policy_id
+    )
     (prediction,) = await blocking(
-        request, service.predict, [payload.comment_text], options, caller, idempotency_key
+        request,
+        service.predict,
+        [payload.comment_text],
+        options,
+        caller.id,
+        idempotency_key,
+        admin=caller.admin,
     )
     request.state.log = {
         "request_id": prediction.request_id,
@@ -43,7 +58,7 @@ async def predict(
         "cached": prediction.cached,
         "model_version": prediction.model_version,
     }
-    return _public(prediction)
+    return public_prediction(prediction)
 
 
 @router.post("/predict/batch", response_model=BatchPublic)
@@ -51,7 +66,7 @@ async def predict_batch(
     request: Request,
     payload: BatchCreate,
     service: ServiceDep,
-    caller: CallerDep,
+    caller: CallerIdentityDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchPublic:
@@ -63,11 +78,19 @@ async def predict_batch(
     for index, text in enumerate(payload.comments):
         if len(text) > settings.max_comment_chars:
             raise _too_long(f"comments[{index}]", settings.max_comment_chars, "characters")
-    options = PredictOptions(payload.thresholds, payload.explain, payload.store_text)
+    options = PredictOptions(
+        payload.thresholds, payload.explain, payload.store_text, payload.policy_id
+    )
     results = await blocking(
-        request, service.predict, payload.comments, options, caller, idempotency_key
+        request,
+        service.predict,
+        payload.comments,
+        options,
+        caller.id,
+        idempotency_key,
+        admin=caller.admin,
     )
     request.state.log = {"batch_size": len(results), "model_version": results[0].model_version}
     return BatchPublic(
-        results=[_public(p) for p in results], model_version=results[0].model_version
+        results=[public_prediction(p) for p in results], model_version=results[0].model_version
     )

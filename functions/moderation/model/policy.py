@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from moderation.labels import LABELS, Decision
+from moderation.labels import LABELS, Decision, decide
 
 if TYPE_CHECKING:  # the scorer imports nothing from here; avoid a run-time cycle
     from moderation.model.scorer import Scorer
@@ -72,6 +72,13 @@ class Judgement:
     reasons: list[str] = field(default_factory=list)
 
 
+#: Reasons name each rule that fired, in a form programs can read: ``label:<label>>=<t>``
+#: (flagged at threshold t), ``block:<label>>=<t>`` (blocks at t), ``identity_terms_only``,
+#: ``unsupported_script``; policies add ``block_term:"..."`` and the like.
+IDENTITY_ONLY_REASON = "identity_terms_only"
+UNSUPPORTED_SCRIPT_REASON = "unsupported_script"
+
+
 def _threshold_reasons(
     scores: np.ndarray, review_at: np.ndarray, block_at: dict[str, float]
 ) -> list[str]:
@@ -79,9 +86,9 @@ def _threshold_reasons(
     for label, score, threshold in zip(LABELS, scores.tolist(), review_at.tolist(), strict=True):
         block = max(block_at[label], threshold)
         if score >= block:
-            reasons.append(f"{label} {score:.2f} >= block threshold {block:.2f}")
+            reasons.append(f"block:{label}>={block:.2f}")
         elif score >= threshold:
-            reasons.append(f"{label} {score:.2f} >= threshold {threshold:.2f}")
+            reasons.append(f"label:{label}>={threshold:.2f}")
     return reasons
 
 
@@ -91,24 +98,31 @@ def judge(
     scores: np.ndarray,
     thresholds: np.ndarray | None = None,
     other_script: Decision | None = None,
+    block_at: dict[str, float] | None = None,
 ) -> Judgement:
     """The decision for a normalised comment and its scores, with reasons.
 
-    ``thresholds`` overrides the review thresholds as in ``Scorer.decide``. A flagged comment
-    that names an identity is scored again with the identity terms masked; if nothing is
-    flagged then, the flag rests on the identity terms and the decision is ``review``.
+    ``thresholds`` overrides the review thresholds and ``block_at`` the block thresholds
+    (``inf``: the label never blocks), as a community policy does. A flagged comment that
+    names an identity is scored again with the identity terms masked; if nothing is flagged
+    then, the flag rests on the identity terms and the decision is ``review``.
     ``other_script`` (e.g. ``"review"``), when given, is the decision for a comment written
     mostly outside the Latin script, which the model was not trained to judge.
     """
     review_at = scorer.thresholds if thresholds is None else thresholds
-    labels, decision = scorer.decide(scores, review_at)
-    reasons = _threshold_reasons(scores, review_at, scorer.metadata.block_thresholds)
+    block_at = scorer.metadata.block_thresholds if block_at is None else block_at
+    labels, decision = decide(
+        dict(zip(LABELS, scores.tolist(), strict=True)),
+        dict(zip(LABELS, review_at.tolist(), strict=True)),
+        block_at,
+    )
+    reasons = _threshold_reasons(scores, review_at, block_at)
     if other_script is not None and outside_training_script(normalized):
-        reasons.append("written mostly outside the Latin script the model was trained on")
+        reasons.append(UNSUPPORTED_SCRIPT_REASON)
         return Judgement(labels, other_script, reasons)
     if decision != "allow" and mentions_identity(normalized):
         masked = scorer.score_normalized(mask_identity_terms(normalized))
         if not (masked >= review_at).any():
-            reasons.append("identity terms only: no label reaches its threshold without them")
+            reasons.append(IDENTITY_ONLY_REASON)
             return Judgement(labels, "review", reasons)
     return Judgement(labels, decision, reasons)

@@ -117,7 +117,7 @@ class PolicyStore:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from exc
 
-    def list(self) -> list[StoredPolicy]:
+    def live(self) -> list[StoredPolicy]:
         """Every live policy, by id."""
         policies = [StoredPolicy.model_validate(item) for item in self._query(CURRENT_PK)]
         return [policy for policy in policies if not policy.deleted]

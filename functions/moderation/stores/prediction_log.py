@@ -10,6 +10,7 @@ import heapq
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -20,11 +21,13 @@ from moderation.errors import Conflict, InvalidCursor, NotFound, StoreUnavailabl
 from moderation.records import (
     FEEDBACK_SK_PREFIX,
     REVIEW_SHARDS,
+    TRAFFIC_SAMPLE_SHARDS,
     AuditRecord,
     FeedbackRecord,
     PredictionRecord,
     ReviewDecision,
     ReviewStatus,
+    SampledPrediction,
     feedback_key,
     label_lane,
     lane_keys,
@@ -39,6 +42,7 @@ REVIEW_INDEX = "review-queue-sharded"
 PRIORITY_INDEX = "review-priority"
 LABEL_INDEX = "review-by-label"
 POLICY_INDEX = "review-by-policy"
+TRAFFIC_SAMPLE_INDEX = "traffic-sample"
 EXHAUSTED = "done"
 #: (cache key, scores, expiry as epoch seconds): a newly scored comment
 CacheWrite = tuple[str, list[float], int]
@@ -496,6 +500,32 @@ class PredictionLog:
         }
         if not self._transact(request_id, [update, delete, audit_put(audit_table, audit)]):
             raise Conflict(f"{request_id} changed meanwhile; read it again")
+
+    def traffic_sample(self, days: int, limit: int, now: datetime) -> list[SampledPrediction]:
+        """Up to ``limit`` sampled predictions of the last ``days`` days (today included),
+        newest first in each of the index's partitions, read evenly across them."""
+        keys = [
+            f"{(now - timedelta(days=back)).date().isoformat()}#{shard}"
+            for back in range(days)
+            for shard in range(TRAFFIC_SAMPLE_SHARDS)
+        ]
+        per_partition = max(1, -(-limit // len(keys)))
+        sampled: list[SampledPrediction] = []
+        for key in keys:
+            arguments: dict[str, Any] = {
+                "TableName": self.predictions_table,
+                "IndexName": TRAFFIC_SAMPLE_INDEX,
+                "KeyConditionExpression": "traffic_sample = :k",
+                "ExpressionAttributeValues": {":k": {"S": key}},
+                "ScanIndexForward": False,
+                "Limit": per_partition,
+            }
+            try:
+                items = self.client.query(**arguments).get("Items", [])
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from exc
+            sampled += [SampledPrediction.model_validate(deserialize(i)) for i in items]
+        return sampled[:limit]
 
 
 def _encode_cursor(positions: dict[str, Any]) -> str:
