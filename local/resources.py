@@ -42,6 +42,7 @@ def physical_names(settings: Settings) -> dict[str, str]:
         "CacheTable": settings.cache_table,
         "AggregatesTable": settings.aggregates_table,
         "PoliciesTable": settings.policies_table,
+        "AuditTable": settings.audit_table,
         "ModelBucket": settings.model_bucket,
     }
 

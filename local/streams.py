@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,16 @@ class Checkpoints:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.positions, indent=1))
         os.replace(tmp, self.path)
+
+
+def lambda_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+    """A record from GetRecords as Lambda hands it over: boto3 parses the creation time
+    into a datetime, Lambda's event carries epoch seconds."""
+    dynamodb = dict(record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+    return {**record, "dynamodb": dynamodb, "eventSourceARN": arn}
 
 
 class StreamReader:
@@ -85,7 +96,7 @@ class StreamReader:
             return 0
         # Lambda's event for a tumbling-window mapping (template.yaml) names the shard
         event = {
-            "Records": [{**r, "eventSourceARN": arn} for r in records],
+            "Records": [lambda_record(r, arn) for r in records],
             "shardId": shard_id,
             "eventSourceARN": arn,
         }

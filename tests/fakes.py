@@ -187,8 +187,9 @@ class InMemoryPredictionLog:
         raise Conflict(f"different feedback from {feedback.source} is already recorded")
 
     def reviews(
-        self, status: ReviewStatus, limit: int, cursor: str | None = None
+        self, status: ReviewStatus, limit: int, cursor: str | None = None, queue: Any = None
     ) -> tuple[list[PredictionRecord], str | None]:
+        """Oldest first (the fake has no priority index)."""
         self._up()
         queue = sorted(
             (p for p in self.predictions.values() if p.review_status == status),
@@ -207,7 +208,14 @@ class InMemoryPredictionLog:
         """The fake is its own review counter (in production: the aggregates)."""
         return sum(p.review_status == status for p in self.predictions.values())
 
-    def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:
+    def oldest_pending(self) -> str | None:
+        pending = [p.created_at for p in self.predictions.values() if p.review_status == "pending"]
+        return min(pending, default=None)
+
+    def decide_review(
+        self, review: ReviewDecision, feedback: FeedbackRecord, *_audit: Any, **_now: Any
+    ) -> None:
+        """As the store's, less the audit line and the lease check."""
         self._up()
         prediction = self.get_prediction(feedback.request_id)
         if prediction.review_status != "pending":

@@ -16,6 +16,7 @@ from moderation.policy_catalog import Caller, PolicyCatalog
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
+from moderation.stores.audit import AuditLog
 from moderation.stores.policies import PolicyStore
 from moderation.stores.prediction_log import PredictionLog
 
@@ -30,7 +31,9 @@ def get_service() -> ModerationService:
         settings.policy_cache_seconds,
         settings.unsupported_language_decision,
     )
-    return ModerationService(ModelHolder(settings), store, settings, counts, policies)
+    return ModerationService(
+        ModelHolder(settings), store, settings, counts, policies, AuditLog(settings.audit_table)
+    )
 
 
 # Dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import RequestGuard
-from api.routes import feedback, meta, perspective, policies, predict, reviews
+from api.routes import feedback, meta, perspective, policies, predict, predictions, reviews
 from api.schemas import ErrorPublic
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -26,6 +26,7 @@ def create_app() -> FastAPI:
     routers = (
         meta.router,
         predict.router,
+        predictions.router,
         feedback.router,
         reviews.router,
         policies.router,

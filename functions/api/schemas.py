@@ -126,14 +126,49 @@ class FeedbackPublic(BaseModel):
     duplicate: bool = Field(description="true when this exact feedback was already recorded")
 
 
+Moderator = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+Action = Literal["approve", "reject", "relabel"]
+_ACTION = Field(
+    description="approve: the comment is fine; reject: the flagged labels are right; "
+    "relabel: true_labels are right"
+)
+_REASON = Field(
+    None,
+    description="a code from REVIEW_REASONS (default ok, spam, harassment, hate, threat, "
+    "sexual, other); omitted: ok for approve, other otherwise",
+)
+
+
 class ReviewDecisionCreate(Strict):
-    action: Literal["approve", "reject", "relabel"] = Field(
-        description="approve: the comment is fine; reject: the flagged labels are right; "
-        "relabel: true_labels are right"
-    )
-    moderator: Annotated[Text, StringConstraints(min_length=1, max_length=100)]
+    action: Action = _ACTION
+    moderator: Moderator
     true_labels: list[Label] | None = None
+    reason: Annotated[Text, StringConstraints(max_length=40)] | None = _REASON
     notes: Annotated[Text, StringConstraints(max_length=1000)] | None = None
+
+
+class BulkDecisionCreate(ReviewDecisionCreate):
+    request_ids: list[Annotated[Text, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100, description="the selected items (1..100)"
+    )
+
+
+class ModeratorCreate(Strict):
+    moderator: Moderator
+
+
+class ClaimPublic(BaseModel):
+    request_id: str
+    moderator: str
+    lease_expires_at: int = Field(description="epoch seconds; the lease ends by itself then")
+
+
+class UndoPublic(BaseModel):
+    request_id: str
+    review_status: Literal["pending"] = "pending"
+    moderator: str
+    undone_at: str
+    lease_expires_at: int = Field(description="the item is held for its moderator till then")
 
 
 class ReviewItem(BaseModel):
@@ -146,6 +181,10 @@ class ReviewItem(BaseModel):
     created_at: str
     review_status: str
     review: dict | None = None
+    policy_id: str | None = None
+    lead_label: str = Field(description="the label lane: the most severe flagged label")
+    lease_holder: str | None = Field(None, description="who claimed it (see lease_expires_at)")
+    lease_expires_at: int | None = None
     explanations: dict[Label, list[Explanation]] | None = Field(
         None, description="with explain=true: the n-grams behind each flagged label"
     )
@@ -155,6 +194,10 @@ class ReviewPage(BaseModel):
     items: list[ReviewItem]
     next_cursor: str | None
     count: int = Field(description="how many items have this status in all")
+    oldest_created_at: str | None = Field(
+        None, description="pending pages: when the longest-waiting item was logged"
+    )
+    reasons: list[str] = Field(description="the reason codes a decision may carry")
 
 
 class ReviewDecisionPublic(BaseModel):
@@ -162,8 +205,71 @@ class ReviewDecisionPublic(BaseModel):
     action: str
     true_labels: list[Label]
     moderator: str
+    reason: str | None
     correct: bool
     decided_at: str
+
+
+class BulkItemPublic(BaseModel):
+    request_id: str
+    status: Literal["decided", "not_found", "conflict"]
+    message: str | None = None
+    decided_at: str | None = None
+
+
+class BulkDecisionPublic(BaseModel):
+    decided: int = Field(description="how many of the items were decided")
+    results: list[BulkItemPublic]
+
+
+class OutcomePublic(BaseModel):
+    decision: Decision = Field(description="what happens to the comment: allow or block")
+    source: Literal["model", "moderator"]
+    decided_at: str
+    reason: str | None = Field(
+        None, description="the moderator's reason code, or the model's reasons"
+    )
+    action: str | None = None
+    true_labels: list[Label] | None = None
+
+
+class FeedbackItemPublic(BaseModel):
+    source: str
+    correct: bool
+    true_labels: list[Label] | None = None
+    notes: str | None = None
+    moderator: str | None = None
+    created_at: str
+
+
+class AuditLinePublic(BaseModel):
+    at: str
+    action: str
+    moderator: str
+    reason: str | None = None
+    true_labels: list[Label] | None = None
+    lease_expires_at: int | None = None
+
+
+class PredictionStatusPublic(BaseModel):
+    request_id: str
+    comment_text: str | None = Field(None, description="null when logged with store_text false")
+    text_stored: bool
+    labels: list[Label]
+    scores: Scores
+    decision: Decision = Field(description="the model's (or policy's) decision")
+    reasons: list[str]
+    model_name: str
+    model_version: str
+    created_at: str
+    policy_id: str | None = None
+    policy_version: int | None = None
+    review_status: str | None = Field(None, description="pending or decided; null: no review")
+    outcome: OutcomePublic | None = Field(
+        description="the final outcome; null while the review is pending"
+    )
+    feedback: list[FeedbackItemPublic]
+    history: list[AuditLinePublic] = Field(description="claims, decisions and undos, oldest first")
 
 
 class ModelInfo(BaseModel):
@@ -184,7 +290,8 @@ class ModelCard(ModelInfo):
 
 class HealthPublic(BaseModel):
     status: Literal["ok", "unavailable"]
-    model: ModelInfo | None
+    model: str | None = Field(description="the served model's name")
+    model_version: str | None
     reason: str | None = None
     store: Literal["reachable", "unreachable"]
 

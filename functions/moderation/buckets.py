@@ -173,11 +173,22 @@ def feedback_counters(record: FeedbackRecord) -> dict[str, int]:
 
 
 def removal_counters(removed: PredictionRecord | FeedbackRecord | None) -> dict[str, int]:
-    """What removing a logged item (TTL expiry) adds: a prediction still pending review
-    leaves the queue without a decision, so the queue depth must drop; nothing else."""
+    """What removing a logged item adds: a prediction still pending review (TTL expiry)
+    leaves the queue without a decision, so the queue depth must drop; a moderator's
+    feedback deleted by an undo is taken back (``withdrawn_feedback_counters``); nothing
+    else."""
     if isinstance(removed, PredictionRecord) and removed.review_status == "pending":
         return {"review_removed": 1}
+    if isinstance(removed, FeedbackRecord):
+        return withdrawn_feedback_counters(removed)
     return {}
+
+
+def withdrawn_feedback_counters(withdrawn: FeedbackRecord) -> dict[str, int]:
+    """What deleting a feedback item takes back: exactly what its insert added, negated.
+    Only an undo deletes feedback (it has no TTL): the reopened item is back in the queue
+    (review_out -1) and the withdrawn decision no longer counts towards accuracy."""
+    return {name: -value for name, value in feedback_counters(withdrawn).items()}
 
 
 def review_queue_change(counters: Mapping[str, int]) -> int:

@@ -9,19 +9,21 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from moderation.errors import IdempotencyMismatch
+from moderation.errors import Conflict, Forbidden, IdempotencyMismatch, NotFound
 from moderation.labels import LABELS
 from moderation.model.scorer import Scorer
 from moderation.model_holder import ModelHolder
 from moderation.policies import AppliedPolicy
 from moderation.policy_catalog import Caller, PolicyCatalog
 from moderation.records import (
+    AuditRecord,
     FeedbackRecord,
     PredictionRecord,
     ReviewAction,
@@ -31,7 +33,13 @@ from moderation.records import (
     traffic_sample_key,
 )
 from moderation.settings import Settings
-from moderation.stores.prediction_log import CacheWrite, DuplicateRequest, PredictionLog
+from moderation.stores.audit import AuditLog
+from moderation.stores.prediction_log import (
+    CacheWrite,
+    DuplicateRequest,
+    PredictionLog,
+    QueueView,
+)
 from moderation.terms import locate
 from moderation.text import normalize_text, text_hash
 
@@ -110,6 +118,55 @@ class ReviewPage:
     explanations: dict[str, Explanations]
     next_cursor: str | None
     count: int
+    #: when the longest-waiting pending item was logged (pending pages only)
+    oldest_created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What finally happened to a comment, and why: the model's decision for allow and
+    block, the moderator's for a reviewed one (None while it waits)."""
+
+    decision: str
+    source: Literal["model", "moderator"]
+    decided_at: str
+    reason: str | None = None
+    action: str | None = None
+    true_labels: list[str] | None = None
+
+
+def outcome_of(prediction: PredictionRecord) -> Outcome | None:
+    """The final outcome of a logged prediction (the status lookup and the webhooks')."""
+    if prediction.decision != "review":
+        reason = "; ".join(prediction.reasons) or None
+        return Outcome(prediction.decision, "model", prediction.created_at, reason)
+    review = prediction.review
+    if prediction.review_status != "decided" or review is None:
+        return None
+    return Outcome(
+        review.outcome,
+        "moderator",
+        review.decided_at,
+        review.reason,
+        review.action,
+        list(review.true_labels),
+    )
+
+
+@dataclass(frozen=True)
+class PredictionStatus:
+    prediction: PredictionRecord
+    outcome: Outcome | None
+    feedback: list[FeedbackRecord]
+    history: list[AuditRecord]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    request_id: str
+    status: Literal["decided", "not_found", "conflict"]
+    message: str | None = None
+    review: ReviewDecision | None = None
 
 
 def _now() -> datetime:
@@ -174,6 +231,8 @@ class ModerationService:
         settings: Settings,
         review_counts: ReviewCounts,
         policies: PolicyCatalog | None = None,
+        audit: AuditLog | None = None,
+        clock: Callable[[], datetime] = _now,
     ) -> None:
         self.model = model
         self.store = store
@@ -182,6 +241,9 @@ class ModerationService:
         self.policies = policies or PolicyCatalog(
             None, settings.policy_cache_seconds, settings.unsupported_language_decision
         )
+        self.audit = audit or AuditLog(settings.audit_table)
+        #: the review work's clock (leases, the undo window): tests move it
+        self.clock = clock
 
     def health(self) -> Health:
         """Whether a model is served and the prediction log answers, and if not, why."""
@@ -429,13 +491,35 @@ class ModerationService:
         )
         return self.store.add_feedback(record)
 
+    def prediction_status(self, request_id: str, caller_id: str) -> PredictionStatus:
+        """A caller's prediction as logged, its final outcome, its feedback and its review
+        history (the audit lines). Another caller's prediction is ``NotFound``."""
+        prediction = self.store.get_prediction(request_id)
+        if prediction.caller_id != caller_id:
+            raise NotFound(f"no prediction with request_id {request_id}")
+        return PredictionStatus(
+            prediction,
+            outcome_of(prediction),
+            self.store.feedback_for(request_id),
+            self.audit.history(request_id),
+        )
+
     def reviews(
-        self, status: ReviewStatus, limit: int, cursor: str | None, explain: bool
+        self,
+        status: ReviewStatus,
+        limit: int,
+        cursor: str | None,
+        explain: bool,
+        view: QueueView | None = None,
     ) -> ReviewPage:
-        """One page of the review queue (oldest first), the queue's size (from the aggregates:
-        seconds behind the log), and with ``explain`` the n-grams behind each flagged label
-        (items whose text was not stored have none)."""
-        items, next_cursor = self.store.reviews(status, limit, cursor)
+        """One page of the review queue in the view's order (priority by default; see
+        ``QueueView``), the queue's size (from the aggregates: seconds behind the log) and,
+        for pending items, the oldest one's age; with ``explain`` the n-grams behind each
+        flagged label (items whose text was not stored have none)."""
+        view = view or QueueView()
+        if view.moderator:
+            view = QueueView(view.order, view.label, view.policy, view.moderator, self._epoch())
+        items, next_cursor = self.store.reviews(status, limit, cursor, view)
         explanations: dict[str, Explanations] = {}
         if explain:
             scorer = self.model.get()
@@ -445,7 +529,33 @@ class ModerationService:
                 if item.comment_text
             }
         count = self.review_counts.review_count(status)
-        return ReviewPage(items, explanations, next_cursor, count)
+        oldest = self.store.oldest_pending() if status == "pending" else None
+        return ReviewPage(items, explanations, next_cursor, count, oldest)
+
+    def _epoch(self) -> int:
+        return int(self.clock().timestamp())
+
+    def claim(self, request_id: str, moderator: str) -> AuditRecord:
+        """Hold a pending item for ``moderator`` for REVIEW_LEASE_SECONDS (renewed when
+        they claim it again); ``Conflict`` while someone else's lease runs."""
+        now = self.clock()
+        prediction = self.store.get_prediction(request_id)
+        audit = AuditRecord(
+            request_id=request_id,
+            at=_iso(now),
+            action="claim",
+            moderator=moderator,
+            policy_id=prediction.policy_id,
+            lease_expires_at=int(now.timestamp()) + self.settings.review_lease_seconds,
+        )
+        self.store.claim(request_id, audit, self.settings.audit_table, int(now.timestamp()))
+        return audit
+
+    def default_reason(self, action: ReviewAction) -> str | None:
+        """The reason a decision without one records: ``ok`` for an approval, else
+        ``other`` (each only when it is a configured code)."""
+        code = "ok" if action == "approve" else "other"
+        return code if code in self.settings.reason_codes else None
 
     def decide_review(
         self,
@@ -454,8 +564,11 @@ class ModerationService:
         true_labels: list[str] | None,
         moderator: str,
         notes: str | None,
+        reason: str | None = None,
     ) -> tuple[ReviewDecision, bool]:
-        """Close a pending review; returns the decision and whether the model was right."""
+        """Close a pending review that no other moderator holds; returns the decision and
+        whether the model was right. The decision, its feedback and its audit line are
+        written together."""
         prediction = self.store.get_prediction(request_id)
         predicted = sorted(prediction.labels)
         if action == "approve":
@@ -464,12 +577,14 @@ class ModerationService:
             truth = predicted
         else:
             truth = sorted(true_labels or [])
+        now = self.clock()
         review = ReviewDecision(
             action=action,
             true_labels=truth,
             moderator=moderator,
+            reason=reason or self.default_reason(action),
             notes=notes,
-            decided_at=_iso(_now()),
+            decided_at=_iso(now),
         )
         feedback = FeedbackRecord(
             request_id=request_id,
@@ -485,5 +600,75 @@ class ModerationService:
             created_at=review.decided_at,
             fingerprint=_fingerprint(action, ",".join(truth), notes or ""),
         )
-        self.store.decide_review(review, feedback)
+        audit = AuditRecord(
+            request_id=request_id,
+            at=review.decided_at,
+            action=action,
+            moderator=moderator,
+            reason=review.reason,
+            true_labels=truth,
+            policy_id=prediction.policy_id,
+        )
+        self.store.decide_review(
+            review, feedback, audit, self.settings.audit_table, int(now.timestamp())
+        )
         return review, feedback.correct
+
+    def decide_many(
+        self,
+        request_ids: list[str],
+        action: ReviewAction,
+        true_labels: list[str] | None,
+        moderator: str,
+        notes: str | None,
+        reason: str | None = None,
+    ) -> list[BulkResult]:
+        """The same decision on each item, each atomic on its own: one that is gone,
+        decided or held by someone else is reported, and the others are decided."""
+        results = []
+        for request_id in dict.fromkeys(request_ids):
+            try:
+                review, _ = self.decide_review(
+                    request_id, action, true_labels, moderator, notes, reason
+                )
+                results.append(BulkResult(request_id, "decided", review=review))
+            except NotFound as exc:
+                results.append(BulkResult(request_id, "not_found", str(exc)))
+            except Conflict as exc:
+                results.append(BulkResult(request_id, "conflict", str(exc)))
+        return results
+
+    def undo_review(self, request_id: str, moderator: str) -> AuditRecord:
+        """Reopen ``moderator``'s own decision within REVIEW_UNDO_SECONDS of it: the item is
+        pending again and held by them, its feedback is withdrawn, and the undo is in the
+        audit log. Someone else's decision is ``Forbidden``; a late undo a ``Conflict``."""
+        prediction = self.store.get_prediction(request_id)
+        review = prediction.review
+        if prediction.review_status != "decided" or review is None:
+            raise Conflict(f"{request_id} has no decision to undo")
+        if review.moderator != moderator:
+            raise Forbidden(f"only {review.moderator}, who decided {request_id}, can undo it")
+        now = self.clock()
+        since = now - timedelta(seconds=self.settings.review_undo_seconds)
+        if review.decided_at < _iso(since):
+            raise Conflict(
+                f"the undo window ({self.settings.review_undo_seconds} s) for {request_id} "
+                "has passed"
+            )
+        lease = int(now.timestamp()) + self.settings.review_lease_seconds
+        audit = AuditRecord(
+            request_id=request_id,
+            at=_iso(now),
+            action="undo",
+            moderator=moderator,
+            reason=review.reason,
+            true_labels=list(review.true_labels),
+            policy_id=prediction.policy_id,
+            lease_expires_at=lease,
+        )
+        self.store.reopen_review(prediction, audit, self.settings.audit_table, _iso(since), lease)
+        return audit
+
+    def audit_lines(self, first: date, last: date) -> Iterator[AuditRecord]:
+        """Every audit line of a range of UTC days, oldest first (the CSV export)."""
+        return self.audit.between(first, last)

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     cache_table: str = "toxic-moderation-cache"
     aggregates_table: str = "toxic-moderation-aggregates"
     policies_table: str = "toxic-moderation-policies"
+    audit_table: str = Field(
+        "toxic-moderation-audit", description="moderators' claims, decisions and undos (no TTL)"
+    )
     dead_letter_queue_url: str | None = Field(
         None, description="the aggregator's dead-letter queue (records it cannot count)"
     )
@@ -80,6 +83,42 @@ class Settings(BaseSettings):
     forecast_max_items: int = Field(
         5_000, ge=100, description="most sampled predictions one policy forecast replays"
     )
+
+    # review work
+    review_reasons: str = Field(
+        "ok,spam,harassment,hate,threat,sexual,other",
+        description="comma-separated reason codes a moderator's decision may carry",
+    )
+    review_lease_seconds: int = Field(
+        300, ge=10, description="how long a claim holds an item for one moderator"
+    )
+    review_undo_seconds: int = Field(
+        300, ge=0, description="how long a moderator may undo (reopen) their own decision"
+    )
+
+    # webhooks
+    webhook_queue_url: str | None = Field(
+        None, description="the SQS queue of webhook deliveries (dispatch writes, delivery reads)"
+    )
+    webhook_dead_letter_queue_url: str | None = Field(
+        None, description="where deliveries go after WEBHOOK_RETRY_WINDOW_SECONDS of failures"
+    )
+    webhook_timeout_seconds: float = Field(
+        5, gt=0, le=30, description="how long one delivery waits for the receiver"
+    )
+    webhook_retry_base_seconds: float = Field(
+        30, ge=0, description="the wait after the first failed delivery; it doubles each time"
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        14_400, ge=0, description="the longest wait between two deliveries of one event"
+    )
+    webhook_retry_window_seconds: float = Field(
+        86_400, ge=0, description="how long an event is retried before it is dead-lettered"
+    )
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        return tuple(code.strip() for code in self.review_reasons.split(",") if code.strip())
 
     @property
     def wandb_online(self) -> bool:

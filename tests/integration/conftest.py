@@ -21,6 +21,7 @@ from moderation.policy_catalog import PolicyCatalog
 from moderation.service import ModerationService
 from moderation.settings import Settings, get_settings
 from moderation.stores.aggregates import AggregateStore
+from moderation.stores.audit import AuditLog
 from moderation.stores.dynamo import deserialize
 from moderation.stores.policies import PolicyStore
 from moderation.stores.prediction_log import PredictionLog
@@ -49,12 +50,13 @@ class Stack:
         settings = settings or self.settings
         store = PredictionLog(settings.predictions_table, settings.cache_table, dynamodb_client)
         counts = AggregateStore(settings.aggregates_table, dynamodb_client or self.dynamodb)
+        audit = AuditLog(settings.audit_table, dynamodb_client or self.dynamodb)
         policies = PolicyCatalog(
             PolicyStore(settings.policies_table, dynamodb_client or self.dynamodb),
             settings.policy_cache_seconds,
             settings.unsupported_language_decision,
         )
-        return ModerationService(ModelHolder(settings), store, settings, counts, policies)
+        return ModerationService(ModelHolder(settings), store, settings, counts, policies, audit)
 
 
 @contextmanager

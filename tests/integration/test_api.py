@@ -25,7 +25,8 @@ def test_health_reports_model_and_store(client):
     body = client.get("/health").json()
     assert body == {
         "status": "ok",
-        "model": {"name": "tfidf-nblr", "version": "v1"},
+        "model": "tfidf-nblr",
+        "model_version": "v1",
         "reason": None,
         "store": "reachable",
     }
@@ -151,16 +152,17 @@ def test_review_queue_oldest_first_and_decisions_leave_it(client, stack, drain_s
             ids.append(body["request_id"])
     assert len(ids) == 3
     drain_stream()  # the queue's size comes from the aggregates
-    page = client.get("/reviews", params={"status": "pending", "limit": 2}).json()
+    oldest = {"order": "oldest"}
+    page = client.get("/reviews", params={"status": "pending", "limit": 2, **oldest}).json()
     assert [i["request_id"] for i in page["items"]] == ids[:2] and page["count"] == 3
-    rest = client.get("/reviews", params={"cursor": page["next_cursor"]}).json()
+    rest = client.get("/reviews", params={"cursor": page["next_cursor"], **oldest}).json()
     assert [i["request_id"] for i in rest["items"]] == ids[2:]
     # WHEN a moderator approves the oldest
     decided = client.post(f"/reviews/{ids[0]}", json={"action": "approve", "moderator": "alice"})
     assert decided.status_code == 200 and decided.json()["true_labels"] == []
     # THEN it leaves the queue, is recorded as feedback, and cannot be decided twice
     drain_stream()
-    pending = client.get("/reviews").json()
+    pending = client.get("/reviews", params=oldest).json()
     assert [i["request_id"] for i in pending["items"]] == ids[1:] and pending["count"] == 2
     (feedback,) = stack.items("feedback")
     assert feedback["source"] == "moderator" and feedback["moderator"] == "alice"
@@ -335,7 +337,7 @@ def test_the_review_queue_pages_oldest_first_across_its_index_shards(client, sta
     # WHEN the queue is read 4 at a time
     seen, cursor, pages = [], None, 0
     while True:
-        params = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+        params = {"limit": 4, "order": "oldest"} | ({"cursor": cursor} if cursor else {})
         page = client.get("/reviews", params=params).json()
         seen += [i["request_id"] for i in page["items"]]
         pages += 1
@@ -349,5 +351,6 @@ def test_the_review_queue_pages_oldest_first_across_its_index_shards(client, sta
     assert pages == 7
     # AND a decided item moves to the decided partition
     client.post(f"/reviews/{seen[0]}", json={"action": "approve", "moderator": "m"})
-    decided = client.get("/reviews", params={"status": "decided"}).json()["items"]
+    decided = client.get("/reviews", params={"status": "decided", "order": "oldest"})
+    decided = decided.json()["items"]
     assert [i["request_id"] for i in decided] == [seen[0]]

@@ -77,4 +77,4 @@ def test_a_newly_promoted_model_is_picked_up_and_a_corrupt_one_is_refused(
     assert any("refused model v3" in r.getMessage() and "sha256" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["model"]["version"] == "v2"
+    assert health["status"] == "ok" and health["model_version"] == "v2"

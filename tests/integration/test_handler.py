@@ -32,7 +32,7 @@ def test_every_api_event_is_valid_json_for_sam_local_invoke():
 
 def test_health_event(invoke):
     status, body = invoke(load_event("api_health.json"))
-    assert status == 200 and body["model"]["version"] == "v1"
+    assert status == 200 and body["model_version"] == "v1"
 
 
 def test_model_event(invoke, scorer):

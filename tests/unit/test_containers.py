@@ -135,7 +135,8 @@ def test_port_agrees_everywhere(app, port):
     assert re.search(rf"^{app}: .*{app}/app\.py.*:-{port}\}}", procfile, re.M), procfile
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"][app]
     assert compose["ports"] == [f"127.0.0.1:{port}:{port}"]
-    group = load_template()["Resources"]["DashboardSecurityGroup"]["Properties"]
+    groups = {"web": "ModeratorUiSecurityGroup", "dashboard": "DashboardSecurityGroup"}
+    group = load_template()["Resources"][groups[app]]["Properties"]
     assert port in {rule["FromPort"] for rule in group["SecurityGroupIngress"]}
 
 

@@ -25,6 +25,7 @@ from moderation.buckets import (
     LATENCY_BIN_EDGES,
     SCORE_BIN_EDGES,
     all_counters,
+    feedback_counters,
     removal_counters,
     review_queue_change,
 )
@@ -152,12 +153,15 @@ def test_review_queue_depth_is_counted_back_from_the_depth_at_the_end():
     assert list(depth) == [6, 5, 5, 4]
 
 
-def test_removal_counts_only_pending_reviews():
+def test_removal_counts_pending_reviews_and_takes_back_undone_decisions():
     assert removal_counters(prediction_record(review_status="pending")) == {"review_removed": 1}
     assert removal_counters(prediction_record(review_status="decided")) == {}
     assert removal_counters(prediction_record(review_status=None)) == {}
-    assert removal_counters(feedback_record()) == {}
     assert removal_counters(None) == {}
+    # an undo deletes the moderator's feedback: exactly what its insert added is taken back
+    undone = feedback_record(source="moderator", correct=False, true_labels=[])
+    assert removal_counters(undone) == {k: -v for k, v in feedback_counters(undone).items()}
+    assert removal_counters(undone)["review_out"] == -1
     assert review_queue_change({"review_in": 5, "review_out": 2, "review_removed": 1}) == 2
 
 

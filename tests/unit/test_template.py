@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from local.resources import load_template
 
 RESOURCES = load_template()["Resources"]
@@ -19,13 +21,29 @@ def test_prediction_log_has_stream_ttl_and_review_index():
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"review-queue-sharded", "traffic-sample"}
+    assert set(indexes) == {
+        "review-queue-sharded",
+        "review-priority",
+        "review-by-label",
+        "review-by-policy",
+        "traffic-sample",
+    }
     review = indexes["review-queue-sharded"]
     assert review["KeySchema"][0] == {"AttributeName": "review_queue", "KeyType": "HASH"}
     # policy forecasts read a sample: a sparse index holding what a forecast replays
     sample = indexes["traffic-sample"]
     assert sample["KeySchema"][0] == {"AttributeName": "traffic_sample", "KeyType": "HASH"}
     assert {"scores", "comment_text", "review"} <= set(sample["Projection"]["NonKeyAttributes"])
+    # the priority order and its label and policy lanes share one sort key
+    for name, key in (
+        ("review-priority", "review_queue"),
+        ("review-by-label", "review_label_queue"),
+        ("review-by-policy", "review_policy_queue"),
+    ):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": key, "KeyType": "HASH"},
+            {"AttributeName": "review_priority", "KeyType": "RANGE"},
+        ]
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["DeletionProtectionEnabled"] is True
 
@@ -78,9 +96,13 @@ def test_no_function_has_wildcard_actions_or_resources():
             assert "*" not in resources, function
 
 
-def test_api_can_neither_scan_nor_delete_and_aggregator_only_writes_aggregates():
+def test_api_can_neither_scan_nor_drop_and_aggregator_only_writes_aggregates():
     api_actions = {a for s in statements("ApiFunction") for a in s["Action"]}
-    assert not api_actions & {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:DeleteTable"}
+    assert not api_actions & {"dynamodb:Scan", "dynamodb:DeleteTable"}
+    # it deletes one kind of item: an undone decision's feedback, in the prediction log only
+    deleting = [s for s in statements("ApiFunction") if "dynamodb:DeleteItem" in s["Action"]]
+    assert [s["Sid"] for s in deleting] == ["WithdrawUndoneFeedback"]
+    assert deleting[0]["Resource"] == {"GetAtt": "PredictionsTable.Arn"}
     for statement in statements("AggregatorFunction"):
         if "dynamodb:UpdateItem" in statement["Action"]:
             assert statement["Resource"] == {"GetAtt": "AggregatesTable.Arn"}
@@ -179,13 +201,52 @@ def test_dashboard_role_only_reads_the_aggregates_table():
     assert any("AmazonSSMManagedInstanceCore" in str(arn) for arn in role["ManagedPolicyArns"])
 
 
-def test_dashboard_instance_has_no_ssh_and_opens_only_its_ports_to_the_allowed_cidr():
-    ingress = RESOURCES["DashboardSecurityGroup"]["Properties"]["SecurityGroupIngress"]
-    assert {(r["FromPort"], r["ToPort"]) for r in ingress} == {(8501, 8501), (8502, 8502)}
+@pytest.mark.parametrize(
+    "group, launch, port",
+    [
+        ("DashboardSecurityGroup", "DashboardLaunchTemplate", 8502),
+        ("ModeratorUiSecurityGroup", "ModeratorUiLaunchTemplate", 8501),
+    ],
+)
+def test_each_instance_has_no_ssh_and_opens_only_its_port_to_the_allowed_cidr(group, launch, port):
+    ingress = RESOURCES[group]["Properties"]["SecurityGroupIngress"]
+    assert {(r["FromPort"], r["ToPort"]) for r in ingress} == {(port, port)}
     assert all(r["CidrIp"] == {"Ref": "AllowedCidr"} for r in ingress)
-    launch = RESOURCES["DashboardLaunchTemplate"]["Properties"]["LaunchTemplateData"]
-    assert "KeyName" not in launch and launch["MetadataOptions"]["HttpTokens"] == "required"
+    data = RESOURCES[launch]["Properties"]["LaunchTemplateData"]
+    assert "KeyName" not in data and data["MetadataOptions"]["HttpTokens"] == "required"
     assert "22" not in str(ingress)
+
+
+def test_the_dashboard_and_the_moderator_ui_run_apart_and_the_dashboard_reads_only_aggregates():
+    dashboard = RESOURCES["DashboardRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    resources = [s["Resource"] for s in dashboard["Statement"] if "ecr" not in str(s["Action"])]
+    assert resources == [{"GetAtt": "AggregatesTable.Arn"}]
+    ui = RESOURCES["ModeratorUiRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert "dynamodb" not in str(ui)
+    outputs = TEMPLATE["Outputs"]
+    assert "DashboardInstance" in str(outputs["DashboardUrl"])
+    assert "ModeratorUiInstance" in str(outputs["ModeratorUiUrl"])
+
+
+def test_webhook_delivery_is_queued_least_privilege_and_dead_lettered():
+    queue = RESOURCES["WebhookQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"GetAtt": "WebhookDeadLetterQueue.Arn"}
+    delivery = statements("WebhookDeliveryFunction")
+    actions = {
+        a
+        for s in delivery
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions <= {
+        "dynamodb:GetItem",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+    }
+    dispatch = RESOURCES["WebhookDispatchFunction"]["Properties"]["Events"]["PredictionStream"]
+    assert dispatch["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_no_table_or_bucket_is_publicly_writable():

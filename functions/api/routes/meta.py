@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import errors
 from api.deps import ServiceDep, caller_id
-from api.schemas import HealthPublic, ModelCard, ModelInfo
+from api.schemas import HealthPublic, ModelCard
 
 router = APIRouter()
 
@@ -19,9 +19,8 @@ async def health(service: ServiceDep) -> Any:
     state = await run_in_threadpool(service.health)
     body = HealthPublic(
         status="ok" if state.ok else "unavailable",
-        model=ModelInfo(name=state.model_name, version=state.model_version)
-        if state.model_name and state.model_version
-        else None,
+        model=state.model_name,
+        model_version=state.model_version,
         reason=state.model_problem
         or (None if state.store_reachable else "prediction store unreachable"),
         store="reachable" if state.store_reachable else "unreachable",

@@ -9,37 +9,101 @@ import base64
 import heapq
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from moderation.errors import Conflict, InvalidCursor, NotFound, StoreUnavailable
 from moderation.records import (
+    FEEDBACK_SK_PREFIX,
     REVIEW_SHARDS,
     TRAFFIC_SAMPLE_SHARDS,
+    AuditRecord,
     FeedbackRecord,
     PredictionRecord,
     ReviewDecision,
     ReviewStatus,
     SampledPrediction,
+    feedback_key,
+    label_lane,
+    lane_keys,
+    policy_lane,
     prediction_key,
     review_queue_key,
 )
-from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
+from moderation.stores.audit import audit_put
+from moderation.stores.dynamo import RETRY_CONFIG, deserialize, projection, serialize
 
 REVIEW_INDEX = "review-queue-sharded"
+PRIORITY_INDEX = "review-priority"
+LABEL_INDEX = "review-by-label"
+POLICY_INDEX = "review-by-policy"
 TRAFFIC_SAMPLE_INDEX = "traffic-sample"
-#: an index position: the index's key and the table's
-INDEX_KEY_ATTRIBUTES = ("review_queue", "created_at", "pk", "sk")
 EXHAUSTED = "done"
 #: (cache key, scores, expiry as epoch seconds): a newly scored comment
 CacheWrite = tuple[str, list[float], int]
 #: BatchWriteItem's limit, and how often its unprocessed items are sent again
 _BATCH_WRITE_ITEMS = 25
 _BATCH_WRITE_ATTEMPTS = 3
+
+
+#: a lease condition: none, expired, or the caller's own (``:me``, ``:now``)
+_LEASE_FREE = (
+    "(attribute_not_exists(lease_expires_at) OR lease_expires_at <= :now OR lease_holder = :me)"
+)
+
+
+def index_hash_key(index: str) -> str:
+    return {
+        REVIEW_INDEX: "review_queue",
+        PRIORITY_INDEX: "review_queue",
+        LABEL_INDEX: "review_label_queue",
+        POLICY_INDEX: "review_policy_queue",
+    }[index]
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """Which review items, in which order, and through which index.
+
+    ``priority`` order (the default) reads the ``review-priority`` index, whose sort key is
+    ``records.review_priority``; ``oldest`` reads ``review-queue-sharded`` (by created_at).
+    A ``label`` reads that label's lane (``review-by-label``: items whose most severe
+    flagged label it is), a ``policy`` that policy's lane (``review-by-policy``); both
+    together read the policy's lane, filtered to the label. With ``moderator``, items
+    another moderator holds under a running lease are left out."""
+
+    order: Literal["priority", "oldest"] = "priority"
+    label: str | None = None
+    policy: str | None = None
+    moderator: str | None = None
+    now: int = 0
+
+    def partitions(self, status: ReviewStatus) -> tuple[str, str, list[str]]:
+        """(index, its sort key, the partitions to merge)."""
+        shards = range(REVIEW_SHARDS)
+        if self.policy:
+            return POLICY_INDEX, "review_priority", [policy_lane(self.policy, s) for s in shards]
+        if self.label:
+            return LABEL_INDEX, "review_priority", [label_lane(self.label, s) for s in shards]
+        if self.order == "oldest":
+            return REVIEW_INDEX, "created_at", [f"{status}#{s}" for s in shards]
+        return PRIORITY_INDEX, "review_priority", [f"{status}#{s}" for s in shards]
+
+    def filter(self, shard: int) -> tuple[str | None, dict[str, Any]]:
+        """The query's FilterExpression for one shard (None: none) and its values."""
+        conditions, values = [], {}
+        if self.policy and self.label:
+            conditions.append("review_label_queue = :lane")
+            values[":lane"] = {"S": label_lane(self.label, shard)}
+        if self.moderator:
+            conditions.append(_LEASE_FREE)
+            values |= {":me": {"S": self.moderator}, ":now": {"N": str(self.now)}}
+        return (" AND ".join(conditions) or None), values
 
 
 class DuplicateRequest(Exception):
@@ -194,29 +258,53 @@ class PredictionLog:
             return False
         raise Conflict(f"different feedback from {feedback.source} is already recorded")
 
-    def reviews(
-        self, status: ReviewStatus, limit: int, cursor: str | None = None
-    ) -> tuple[list[PredictionRecord], str | None]:
-        """Review items with ``status``, oldest first, and an opaque cursor for the next page.
+    def feedback_for(self, request_id: str) -> list[FeedbackRecord]:
+        """Every piece of feedback a prediction got, one per source."""
+        try:
+            response = self.client.query(
+                TableName=self.predictions_table,
+                KeyConditionExpression="pk = :id AND begins_with(sk, :fb)",
+                ExpressionAttributeValues=serialize({":id": request_id, ":fb": FEEDBACK_SK_PREFIX}),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
+        return [FeedbackRecord.model_validate(deserialize(i)) for i in response.get("Items", [])]
 
-        The index has ``REVIEW_SHARDS`` partitions per status: each is read from where the
-        cursor left it (``limit`` items, already oldest first), the pages are merged, and the
+    def reviews(
+        self,
+        status: ReviewStatus,
+        limit: int,
+        cursor: str | None = None,
+        queue: QueueView | None = None,
+    ) -> tuple[list[PredictionRecord], str | None]:
+        """Review items with ``status`` in the view's order, and an opaque cursor for the next
+        page (see ``QueueView`` for the order, the filters and the indexes behind them).
+
+        Each index has ``REVIEW_SHARDS`` partitions per key: each is read from where the
+        cursor left it (``limit`` items, already in order), the pages are merged, and the
         cursor keeps each partition's position (or that it is exhausted)."""
-        positions = _decode_cursor(cursor) if cursor else {}
+        queue = queue or QueueView(order="oldest")
+        index, sort_key, partitions = queue.partitions(status)
+        attributes = (index_hash_key(index), sort_key, "pk", "sk")
+        positions = _decode_cursor(cursor, attributes) if cursor else {}
         per_shard: list[list[tuple[int, dict[str, Any]]]] = []
-        more: dict[int, bool] = {}
-        for shard in range(REVIEW_SHARDS):
+        last_key: dict[int, dict[str, Any] | None] = {}
+        for shard, partition in enumerate(partitions):
             position = positions.get(str(shard))
             if position == EXHAUSTED:
                 continue
+            condition, values = queue.filter(shard)
             arguments: dict[str, Any] = {
                 "TableName": self.predictions_table,
-                "IndexName": REVIEW_INDEX,
-                "KeyConditionExpression": "review_queue = :q",
-                "ExpressionAttributeValues": {":q": {"S": f"{status}#{shard}"}},
+                "IndexName": index,
+                "KeyConditionExpression": f"{attributes[0]} = :q",
+                "ExpressionAttributeValues": {":q": {"S": partition}, **values},
                 "ScanIndexForward": True,
                 "Limit": limit,
             }
+            if condition:
+                arguments["FilterExpression"] = condition
             if position:
                 arguments["ExclusiveStartKey"] = position
             try:
@@ -228,67 +316,190 @@ class PredictionLog:
             except BotoCoreError as exc:
                 raise _unavailable(exc) from exc
             per_shard.append([(shard, item) for item in response.get("Items", [])])
-            more[shard] = "LastEvaluatedKey" in response
+            last_key[shard] = response.get("LastEvaluatedKey")
         # a merge keeps each shard's own order, so what a page takes of a shard is a prefix
         # of what the shard returned and its position is the last item taken
-        found = list(heapq.merge(*per_shard, key=lambda pair: pair[1]["created_at"]["S"]))
+        found = list(heapq.merge(*per_shard, key=lambda pair: pair[1][sort_key]["S"]))
         page = found[:limit]
         taken = dict(page)  # shard -> the last item taken from it
         left = {shard for shard, _ in found[limit:]}
         next_positions = dict(positions)
-        for shard, was_more in more.items():
-            if shard in taken:
-                item = taken[shard]
-                next_positions[str(shard)] = {k: item[k] for k in INDEX_KEY_ATTRIBUTES}
-            if not was_more and shard not in left:
+        for shard, evaluated in last_key.items():
+            if shard in left:
+                item = taken.get(shard)
+                if item is not None:
+                    next_positions[str(shard)] = {k: item[k] for k in attributes}
+            elif evaluated:
+                # all it returned was taken (or filtered out): go on after what it read
+                next_positions[str(shard)] = evaluated
+            else:
                 next_positions[str(shard)] = EXHAUSTED
-        done = all(next_positions.get(str(s)) == EXHAUSTED for s in range(REVIEW_SHARDS))
+        done = all(next_positions.get(str(s)) == EXHAUSTED for s in range(len(partitions)))
         next_cursor = None if done else _encode_cursor(next_positions)
         items = [PredictionRecord.model_validate(deserialize(item)) for _, item in page]
         return items, next_cursor
 
-    def decide_review(self, review: ReviewDecision, feedback: FeedbackRecord) -> None:
-        """Close a pending review and record it as feedback, in one transaction."""
-        request_id = feedback.request_id
+    def oldest_pending(self) -> str | None:
+        """When the longest-waiting pending item was logged: one item read per shard."""
+        oldest: list[str] = []
+        for shard in range(REVIEW_SHARDS):
+            try:
+                response = self.client.query(
+                    TableName=self.predictions_table,
+                    IndexName=REVIEW_INDEX,
+                    KeyConditionExpression="review_queue = :q",
+                    ExpressionAttributeValues={":q": {"S": f"pending#{shard}"}},
+                    Limit=1,
+                    **projection(["created_at"]),
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from exc
+            oldest += [item["created_at"]["S"] for item in response.get("Items", [])]
+        return min(oldest, default=None)
+
+    def _transact(self, request_id: str, items: list[dict[str, Any]]) -> bool:
+        """Run a review transaction; False when its first item's condition failed (the
+        caller then reads the item to say why), ``StoreUnavailable`` for anything else."""
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.predictions_table,
-                            "Key": serialize(prediction_key(request_id)),
-                            "UpdateExpression": "SET review_status = :done, review = :r, "
-                            "review_queue = :queue",
-                            "ConditionExpression": "review_status = :pending",
-                            "ExpressionAttributeValues": serialize(
-                                {
-                                    ":done": "decided",
-                                    ":pending": "pending",
-                                    ":r": review.model_dump(),
-                                    ":queue": review_queue_key("decided", request_id),
-                                }
-                            ),
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.predictions_table,
-                            "Item": serialize(feedback.item()),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
+            self.client.transact_write_items(TransactItems=items)
+            return True
         except ClientError as exc:
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
-            if "ConditionalCheckFailed" in reasons:
-                item = self.get_predictions([request_id]).get(request_id)
-                if item is None:
-                    raise NotFound(f"no prediction with request_id {request_id}") from exc
-                raise Conflict(f"{request_id} is not pending review") from exc
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            if "ConditionalCheckFailed" in reasons:  # feedback or audit line already there
+                raise Conflict(f"{request_id} changed meanwhile; read it again") from exc
             raise _unavailable(exc) from exc
         except BotoCoreError as exc:
             raise _unavailable(exc) from exc
+
+    def _current(self, request_id: str) -> PredictionRecord:
+        item = self.get_predictions([request_id]).get(request_id)
+        if item is None:
+            raise NotFound(f"no prediction with request_id {request_id}")
+        return item
+
+    def claim(self, request_id: str, audit: AuditRecord, audit_table: str, now: int) -> None:
+        """Lease a pending item to ``audit.moderator`` until ``audit.lease_expires_at``:
+        refused (``Conflict``) while another moderator's lease runs; their own is renewed."""
+        update = {
+            "Update": {
+                "TableName": self.predictions_table,
+                "Key": serialize(prediction_key(request_id)),
+                "UpdateExpression": "SET lease_holder = :me, lease_expires_at = :until",
+                "ConditionExpression": f"review_status = :pending AND {_LEASE_FREE}",
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":me": audit.moderator,
+                        ":until": audit.lease_expires_at,
+                        ":pending": "pending",
+                        ":now": now,
+                    }
+                ),
+            }
+        }
+        if not self._transact(request_id, [update, audit_put(audit_table, audit)]):
+            self._refusal(self._current(request_id), audit.moderator, now)
+
+    def _refusal(self, item: PredictionRecord, moderator: str, now: int) -> None:
+        if item.review_status != "pending":
+            raise Conflict(f"{item.request_id} is not pending review")
+        if item.leased_to_other(moderator, now):
+            raise Conflict(
+                f"{item.request_id} is claimed by {item.lease_holder} until "
+                f"{item.lease_expires_at} (epoch seconds)"
+            )
+        raise Conflict(f"{item.request_id} changed meanwhile; read it again")
+
+    def decide_review(
+        self,
+        review: ReviewDecision,
+        feedback: FeedbackRecord,
+        audit: AuditRecord,
+        audit_table: str,
+        now: int,
+    ) -> None:
+        """Close a pending review (one nobody else holds), record it as feedback and in the
+        audit log, in one transaction."""
+        request_id = feedback.request_id
+        update = {
+            "Update": {
+                "TableName": self.predictions_table,
+                "Key": serialize(prediction_key(request_id)),
+                "UpdateExpression": "SET review_status = :done, review = :r, "
+                "review_queue = :queue REMOVE review_label_queue, review_policy_queue, "
+                "lease_holder, lease_expires_at",
+                "ConditionExpression": f"review_status = :pending AND {_LEASE_FREE}",
+                "ExpressionAttributeValues": serialize(
+                    {
+                        ":done": "decided",
+                        ":pending": "pending",
+                        ":r": review.model_dump(),
+                        ":queue": review_queue_key("decided", request_id),
+                        ":me": review.moderator,
+                        ":now": now,
+                    }
+                ),
+            }
+        }
+        feedback_put = {
+            "Put": {
+                "TableName": self.predictions_table,
+                "Item": serialize(feedback.item()),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        items = [update, feedback_put, audit_put(audit_table, audit)]
+        if not self._transact(request_id, items):
+            self._refusal(self._current(request_id), review.moderator, now)
+
+    def reopen_review(
+        self,
+        prediction: PredictionRecord,
+        audit: AuditRecord,
+        audit_table: str,
+        decided_since: str,
+        lease_expires_at: int,
+    ) -> None:
+        """Undo ``audit.moderator``'s own decision taken at or after ``decided_since``: the
+        item is pending again (held by them), and the decision's feedback is deleted, so the
+        aggregates take it back (``buckets.removal_counters``). One transaction."""
+        request_id = prediction.request_id
+        reopened = prediction.model_copy(update={"review_status": "pending"})
+        label_queue, policy_queue = lane_keys(reopened)
+        values = {
+            ":pending": "pending",
+            ":decided": "decided",
+            ":queue": review_queue_key("pending", request_id),
+            ":labels": label_queue,
+            ":me": audit.moderator,
+            ":since": decided_since,
+            ":until": lease_expires_at,
+        }
+        sets = "review_status = :pending, review_queue = :queue, review_label_queue = :labels, "
+        sets += "lease_holder = :me, lease_expires_at = :until"
+        if policy_queue:
+            sets += ", review_policy_queue = :policies"
+            values[":policies"] = policy_queue
+        update = {
+            "Update": {
+                "TableName": self.predictions_table,
+                "Key": serialize(prediction_key(request_id)),
+                "UpdateExpression": f"SET {sets} REMOVE review",
+                "ConditionExpression": "review_status = :decided AND review.moderator = :me "
+                "AND review.decided_at >= :since",
+                "ExpressionAttributeValues": serialize(values),
+            }
+        }
+        delete = {
+            "Delete": {
+                "TableName": self.predictions_table,
+                "Key": serialize(feedback_key(request_id, "moderator")),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        if not self._transact(request_id, [update, delete, audit_put(audit_table, audit)]):
+            raise Conflict(f"{request_id} changed meanwhile; read it again")
 
     def traffic_sample(self, days: int, limit: int, now: datetime) -> list[SampledPrediction]:
         """Up to ``limit`` sampled predictions of the last ``days`` days (today included),
@@ -321,7 +532,7 @@ def _encode_cursor(positions: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(positions).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, attributes: Sequence[str]) -> dict[str, Any]:
     """The index positions a cursor of ours encodes; ``InvalidCursor`` for anything else."""
     try:
         positions = json.loads(base64.urlsafe_b64decode(cursor))
@@ -329,10 +540,7 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
         raise InvalidCursor("is not a cursor this API issued") from None
     valid = isinstance(positions, dict) and all(
         key.isdigit()
-        and (
-            value == EXHAUSTED
-            or (isinstance(value, dict) and set(value) == set(INDEX_KEY_ATTRIBUTES))
-        )
+        and (value == EXHAUSTED or (isinstance(value, dict) and set(value) == set(attributes)))
         for key, value in positions.items()
     )
     if not valid:

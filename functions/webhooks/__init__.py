@@ -1,0 +1,1 @@
+"""Webhook delivery: the predictions stream -> a queue of events -> the apps' receivers."""
