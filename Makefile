@@ -73,6 +73,10 @@ reset-local: venv ## delete the local stack's state (.local: tables, registry, s
 	$(PY) -m local reset
 .PHONY: reset-local
 
+redrive-webhooks: venv ## send the local stack's dead-lettered webhook deliveries back to the queue
+	$(VENV)/bin/honcho -e local.env run $(PY) -m local redrive-webhooks
+.PHONY: redrive-webhooks
+
 seed-traffic: venv ## send COUNT (default 500) real comments + feedback through the running API
 	$(PY) -m local seed --count $(or $(COUNT),500)
 

@@ -1,5 +1,5 @@
 """The local stack's processes (``make run`` starts them from local/Procfile):
-``python -m local moto|bootstrap|streams|seed``.
+``python -m local moto|bootstrap|api|streams|webhooks|seed|reset|redrive-webhooks``.
 
 Each command imports only what it runs (training, pandas and scikit-learn take seconds to
 import, and every process of ``make run`` starts at once on the same cores)."""
@@ -77,6 +77,32 @@ def streams(
     from local import streams as streams_module
 
     streams_module.run(state_dir, interval)
+
+
+@app.command()
+def webhooks(
+    state_dir: StateDir = Path(".local"),
+    interval: Annotated[float, typer.Option(help="seconds between passes when idle")] = 1.0,
+) -> None:
+    """Dispatch webhook events from the predictions stream and deliver them, as the two
+    webhook Lambdas do."""
+    from local import webhooks as webhooks_module
+
+    webhooks_module.run(state_dir, interval)
+
+
+@app.command("redrive-webhooks")
+def redrive_webhooks() -> None:
+    """Send the webhook deliveries in the dead-letter queue back to the queue (their event
+    ids kept), as WebhookRedriveFunction does on AWS."""
+    import boto3
+
+    from local import webhooks as webhooks_module
+    from webhooks.redrive import redrive
+
+    urls = webhooks_module.queue_urls(boto3.client("sqs"))
+    moved = redrive(urls["WebhookDeadLetterQueue"], urls["WebhookQueue"])
+    typer.echo(f"moved {moved} webhook deliveries from the dead-letter queue back to the queue")
 
 
 @app.command()

@@ -232,6 +232,7 @@ def start_stack(
         # as make run: the bootstrap, then the API, in one process (python -m local api)
         stack.start("api", [sys.executable, "-m", "local", "api", "--port", str(api_port)])
         stack.start("streams", [sys.executable, "-m", "local", "streams", "--interval", "0.2"])
+        stack.start("webhooks", [sys.executable, "-m", "local", "webhooks", "--interval", "0.2"])
         wait_moto(stack)
         stack.timings["moto_ready_s"] = time.perf_counter() - started
         ready = [("api", f"{stack.api_url}/health")]

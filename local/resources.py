@@ -47,6 +47,14 @@ def physical_names(settings: Settings) -> dict[str, str]:
     }
 
 
+#: The template's queues that the local stack runs (the webhooks' queue and dead letters), by
+#: logical id: the local webhook runner and the re-drive find them by these names.
+QUEUE_NAMES = {
+    "WebhookQueue": "toxic-moderation-webhooks",
+    "WebhookDeadLetterQueue": "toxic-moderation-webhooks-dlq",
+}
+
+
 def table_arguments(properties: dict[str, Any], name: str) -> dict[str, Any]:
     """boto3 ``create_table`` arguments from a template table's Properties."""
     arguments: dict[str, Any] = {
@@ -65,10 +73,14 @@ def table_arguments(properties: dict[str, Any], name: str) -> dict[str, Any]:
     return arguments
 
 
-def create_resources(settings: Settings, dynamodb: Any = None, s3: Any = None) -> list[str]:
-    """Create every table and bucket of the template that does not exist yet."""
+def create_resources(
+    settings: Settings, dynamodb: Any = None, s3: Any = None, sqs: Any = None
+) -> list[str]:
+    """Create every table and bucket of the template that does not exist yet, and the
+    queues of ``QUEUE_NAMES`` (creating an existing queue again is a no-op)."""
     dynamodb = dynamodb or boto3.client("dynamodb")
     s3 = s3 or boto3.client("s3")
+    sqs = sqs or boto3.client("sqs")
     names = physical_names(settings)
     created = []
     existing_tables = set(dynamodb.list_tables()["TableNames"])
@@ -90,6 +102,8 @@ def create_resources(settings: Settings, dynamodb: Any = None, s3: Any = None) -
                     },
                 )
             created.append(name)
+        elif kind == "AWS::SQS::Queue" and logical_id in QUEUE_NAMES:
+            sqs.create_queue(QueueName=QUEUE_NAMES[logical_id])
         elif kind == "AWS::S3::Bucket":
             name = names[logical_id]
             if name not in existing_buckets:

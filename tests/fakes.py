@@ -7,11 +7,15 @@
   requests, conflicts, the review queue) in a dict, so domain tests need neither moto nor AWS;
 - fault injectors wrapping a real boto3 client or store (throttling, failing writes), and a
   Lambda cold start;
-- the W&B server calls, recorded instead of sent.
+- the W&B server calls, recorded instead of sent;
+- a webhook receiver on loopback (an app's endpoint), answering the statuses it is told.
 """
 
+import json
 import random
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -325,3 +329,54 @@ class FakeServerRegistry:
 
     def set_alias(self, entry: Any, alias: str) -> None:
         self.calls.append(("alias", entry.version, alias))
+
+
+# ---------------------------------------------------------------- review items
+
+
+def queued(service, request_id: str, created_at: str, policy_id: str | None = None, **scores):
+    """A pending review item logged as the predict path logs one (its scores given)."""
+    values = dict.fromkeys(LABELS, 0.05) | scores
+    labels = [label for label, score in values.items() if score >= 0.5]
+    record = prediction_record(
+        request_id=request_id,
+        scores=values,
+        labels=labels,
+        decision="review",
+        review_status="pending",
+        created_at=created_at,
+        policy_id=policy_id,
+        policy_version=1 if policy_id else None,
+    )
+    service.store.log([record])
+    return record
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class Receiver:
+    """An app's webhook endpoint on loopback: answers each request with the next status
+    of ``statuses`` (then 200), and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.got.append((dict(self.headers), body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def event_ids(self) -> list[str]:
+        return [json.loads(body)["id"] for _, body in self.got]

@@ -5,20 +5,11 @@ import json
 import pytest
 
 from moderation.labels import LABELS
+from tests.assertions import assert_error_shape
 from tests.fakes import FailingWrites
 
 INSULT = "shut up, you stupid idiot, nobody wants your edits"
 POLITE = "I added a citation to the second paragraph."
-
-
-def assert_error_shape(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["message"]
-    if code:
-        assert body["error"]["code"] == code
-    return body
 
 
 def test_health_reports_model_and_store(client):

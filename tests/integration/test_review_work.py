@@ -10,28 +10,10 @@ import pytest
 
 from moderation.labels import LABELS
 from moderation.records import PredictionRecord
-from tests.fakes import prediction_record
-from tests.integration.test_api import assert_error_shape
+from tests.assertions import assert_error_shape
+from tests.fakes import prediction_record, queued
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-
-def queued(service, request_id: str, created_at: str, policy_id: str | None = None, **scores):
-    """A pending review item logged as the predict path logs one (its scores given)."""
-    values = dict.fromkeys(LABELS, 0.05) | scores
-    labels = [label for label, score in values.items() if score >= 0.5]
-    record = prediction_record(
-        request_id=request_id,
-        scores=values,
-        labels=labels,
-        decision="review",
-        review_status="pending",
-        created_at=created_at,
-        policy_id=policy_id,
-        policy_version=1 if policy_id else None,
-    )
-    service.store.log([record])
-    return record
 
 
 @pytest.fixture

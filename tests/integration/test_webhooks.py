@@ -3,10 +3,8 @@ the predictions stream (dispatch) through SQS (delivery) to a real receiver on l
 signed, retried when the receiver fails, dead-lettered after the retry window, re-driven."""
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -18,40 +16,13 @@ from moderation.policies import PolicyRules, WebhookConfig
 from moderation.settings import Settings
 from moderation.stores.policies import PolicyStore
 from moderation.webhooks import verify
-from tests.integration.test_review_work import queued
+from tests.fakes import Receiver, queued
 from webhooks.delivery import Delivery
 from webhooks.dispatch import DeliveryQueue
 from webhooks.handler import dispatch
 from webhooks.redrive import redrive
 
 SECRET = "whsec-integration-0123456789"  # pragma: allowlist secret
-
-
-class Receiver:
-    """An app's webhook endpoint on loopback: answers each request with the next status
-    of ``statuses`` (then 200), and keeps what it got."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.got.append((dict(self.headers), body))
-                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def event_ids(self) -> list[str]:
-        return [json.loads(body)["id"] for _, body in self.got]
 
 
 @pytest.fixture
