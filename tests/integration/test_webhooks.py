@@ -17,6 +17,7 @@ from moderation.settings import Settings
 from moderation.stores.policies import PolicyStore
 from moderation.webhooks import verify
 from tests.fakes import Receiver, queued
+from tests.paths import load_event
 from webhooks.delivery import Delivery
 from webhooks.dispatch import DeliveryQueue
 from webhooks.handler import dispatch
@@ -196,3 +197,38 @@ def test_a_delivery_not_yet_due_waits_in_the_queue_at_most_15_minutes_at_a_time(
     # THEN it sits in the queue, delayed (SQS caps a delay at 15 minutes; the message
     # carries the rest of the wait and is sent back when it arrives early)
     assert webhooks.waiting(webhooks.queue_url) == 1 and len(receiver.got) == 1
+
+
+def test_the_webhook_lambdas_handle_the_events_in_events(webhooks, receiver, monkeypatch):
+    """``sam local invoke`` payloads: the stream record of a decision under the policy
+    queues one delivery, and the queue's message is delivered signed."""
+    from moderation.settings import get_settings
+    from webhooks import delivery, dispatch
+    from webhooks.handler import deliver
+    from webhooks.handler import dispatch as dispatch_handler
+
+    monkeypatch.setenv("WEBHOOK_QUEUE_URL", webhooks.queue_url)
+    monkeypatch.setenv("WEBHOOK_DEAD_LETTER_QUEUE_URL", webhooks.dead_url)
+
+    def forget_clients() -> None:
+        get_settings.cache_clear()
+        for module in (dispatch, delivery):
+            for factory in ("get_queue", "get_policies"):
+                if hasattr(getattr(module, factory, None), "cache_clear"):
+                    getattr(module, factory).cache_clear()
+
+    forget_clients()
+    try:
+        # the stream event: one record, pending -> decided under policy "forum"
+        answer = dispatch_handler(
+            load_event("stream_review_decided_under_policy.json"), LambdaContext()
+        )
+        assert answer == {"batchItemFailures": []} and webhooks.waiting(webhooks.queue_url) == 1
+        # the SQS event: that delivery's message, first attempt, already due
+        answer = deliver(load_event("sqs_webhook_delivery.json"), LambdaContext())
+        assert answer == {"batchItemFailures": []}
+        ((headers, body),) = receiver.got
+        assert json.loads(body)["id"] == "c117067a-dbf3-5938-9afd-a4450f80ea4e"
+        assert verify(SECRET, headers["Moderation-Signature"], body)
+    finally:
+        forget_clients()
