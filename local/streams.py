@@ -139,14 +139,20 @@ def run(state_dir: Path, interval: float = 1.0) -> None:
         context=LambdaContext(function_name="toxic-moderation-aggregator-local"),
     )
     logger.info("streams: feeding %s to the aggregator", settings.predictions_table)
+    run_until_stopped(reader.poll, interval, "streams")
+
+
+def run_until_stopped(step: Callable[[], int], interval: float, name: str) -> None:
+    """Call ``step`` (how much it handled) until SIGTERM or SIGINT, waiting ``interval``
+    seconds after a pass that handled nothing; a pass that fails is logged and retried."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     while not stop.is_set():
         try:
-            handled = reader.poll()
-        except Exception as exc:  # noqa: BLE001 - keep polling through transient faults
-            logger.warning("streams: poll failed (%s); retrying", type(exc).__name__)
+            handled = step()
+        except Exception as exc:  # noqa: BLE001 - keep going through transient faults
+            logger.warning("%s: pass failed (%s); retrying", name, type(exc).__name__)
             handled = 0
         if not handled:
             stop.wait(interval)

@@ -6,8 +6,6 @@ received again after its visibility timeout."""
 
 import logging
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import boto3
 from local.lambda_context import LambdaContext
 from local.moto_server import wait_for_moto
 from local.resources import QUEUE_NAMES
-from local.streams import Checkpoints, StreamReader
+from local.streams import Checkpoints, StreamReader, run_until_stopped
 from moderation.settings import get_settings
 
 logger = logging.getLogger("local.webhooks")
@@ -99,15 +97,9 @@ def run(state_dir: Path, interval: float = 1.0) -> None:
         QueueUrl=urls["WebhookQueue"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
     logger.info("webhooks: dispatching from %s, delivering from its queue", reader.table)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.is_set():
-        try:
-            handled = reader.poll()
-            handled += deliver_once(sqs, urls["WebhookQueue"], queue_arn, deliver, 0)
-        except Exception as exc:  # noqa: BLE001 - keep going through transient faults
-            logger.warning("webhooks: pass failed (%s); retrying", type(exc).__name__)
-            handled = 0
-        if not handled:
-            stop.wait(interval)
+
+    def one_pass() -> int:
+        handled = reader.poll()
+        return handled + deliver_once(sqs, urls["WebhookQueue"], queue_arn, deliver, 0)
+
+    run_until_stopped(one_pass, interval, "webhooks")

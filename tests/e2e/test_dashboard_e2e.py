@@ -44,7 +44,7 @@ def test_dashboard_shows_the_seeded_traffic(local_stack, page, screenshots):
     page.set_viewport_size({"width": 1400, "height": 1000})
 
     # WHEN the served version is picked in the filter
-    served = httpx.get(f"{local_stack.api_url}/health").json()["model"]["version"]
+    served = httpx.get(f"{local_stack.api_url}/health").json()["model_version"]
     page.get_by_test_id("stSidebar").get_by_role("combobox").first.click()
     page.get_by_role("option", name=served, exact=True).click()
     # THEN the page is that version's, with the same traffic (it served everything)

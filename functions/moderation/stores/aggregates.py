@@ -17,10 +17,8 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Literal
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
@@ -38,7 +36,7 @@ from moderation.buckets import (
 )
 from moderation.errors import StoreUnavailable
 from moderation.records import ReviewStatus
-from moderation.stores.dynamo import RETRY_CONFIG, deserialize, projection, serialize
+from moderation.stores.dynamo import TableAdapter, deserialize, projection, serialize
 
 #: One transaction holds at most 100 actions: the high-water mark and 99 buckets.
 MAX_BUCKETS_PER_WRITE = 99
@@ -83,16 +81,11 @@ def _store_error(exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"aggregate store unavailable ({exc})")
 
 
-class AggregateStore:
+class AggregateStore(TableAdapter):
     def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
+        super().__init__(table, client)
         self._known_buckets: set[tuple[str, str]] = set()
         self._recorded_policies: set[str] = set()
-
-    @cached_property
-    def client(self) -> Any:
-        return self._client or boto3.client("dynamodb", config=RETRY_CONFIG)
 
     def apply_batch(
         self,
@@ -173,17 +166,7 @@ class AggregateStore:
             if (pk, sk) in self._known_buckets:
                 continue
             zeros = dict.fromkeys(all_counters(), 0)
-            try:
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=serialize({"pk": pk, "sk": sk, **zeros}),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise _store_error(exc) from exc
-            except BotoCoreError as exc:
-                raise _store_error(exc) from exc
+            self._put_if_absent({"pk": pk, "sk": sk, **zeros})
             self._known_buckets.add((pk, sk))
 
     def read(
@@ -310,14 +293,12 @@ class AggregateStore:
         items, _ = self._query(self._model_query() | projection(["sk"]))
         return sorted((item["sk"] for item in items), key=_version_order)
 
-    def record_policy(self, policy_id: str) -> None:
-        """Note that ``policy_id`` has counts (once per container; idempotent)."""
-        if policy_id in self._recorded_policies:
-            return
+    def _put_if_absent(self, item: dict[str, Any]) -> None:
+        """Write ``item`` unless its key exists (then nothing happens)."""
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item=serialize({"pk": POLICY_PARTITION, "sk": policy_id}),
+                Item=serialize(item),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -325,6 +306,12 @@ class AggregateStore:
                 raise _store_error(exc) from exc
         except BotoCoreError as exc:
             raise _store_error(exc) from exc
+
+    def record_policy(self, policy_id: str) -> None:
+        """Note that ``policy_id`` has counts (once per container; idempotent)."""
+        if policy_id in self._recorded_policies:
+            return
+        self._put_if_absent({"pk": POLICY_PARTITION, "sk": policy_id})
         self._recorded_policies.add(policy_id)
 
     def policies(self) -> list[str]:

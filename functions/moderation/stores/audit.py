@@ -8,15 +8,13 @@ history, or every line of a range of days (the CSV export).
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from moderation.errors import StoreUnavailable
 from moderation.records import AuditRecord
-from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
+from moderation.stores.dynamo import TableAdapter, deserialize, serialize
 
 AUDIT_DAY_INDEX = "audit-by-day"
 #: the CSV export's columns, in order
@@ -43,15 +41,7 @@ def audit_put(table: str, record: AuditRecord) -> dict[str, Any]:
     }
 
 
-class AuditLog:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @cached_property
-    def client(self) -> Any:
-        return self._client or boto3.client("dynamodb", config=RETRY_CONFIG)
-
+class AuditLog(TableAdapter):
     def _query(self, **arguments: Any) -> Iterator[AuditRecord]:
         arguments = {"TableName": self.table, **arguments}
         while True:

@@ -1,16 +1,32 @@
-"""What every DynamoDB adapter shares: the client's retry policy, and the conversion between
-Python values and DynamoDB's typed attribute values."""
+"""What every DynamoDB adapter shares: the client's retry policy, the one-table adapter base,
+and the conversion between Python values and DynamoDB's typed attribute values."""
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
+import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5
 )
+
+
+class TableAdapter:
+    """A store over one DynamoDB table: the client is given (tests: moto or a fault
+    injector) or created on first use with the shared retry policy."""
+
+    def __init__(self, table: str, client: Any | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @cached_property
+    def client(self) -> Any:
+        return self._client or boto3.client("dynamodb", config=RETRY_CONFIG)
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

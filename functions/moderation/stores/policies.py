@@ -15,16 +15,14 @@ the version it replaces, so two concurrent editors cannot both win: the loser ge
 """
 
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
 from moderation.errors import NotFound, PreconditionFailed, StoreUnavailable
 from moderation.policies import PolicyRules, StoredPolicy
-from moderation.stores.dynamo import RETRY_CONFIG, deserialize, serialize
+from moderation.stores.dynamo import TableAdapter, deserialize, serialize
 
 CURRENT_PK = "POLICY"
 KEY_PK = "KEY"
@@ -64,15 +62,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class PolicyStore:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @cached_property
-    def client(self) -> Any:
-        return self._client or boto3.client("dynamodb", config=RETRY_CONFIG)
-
+class PolicyStore(TableAdapter):
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         try:
             found = self.client.get_item(
