@@ -5,12 +5,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from api.deps import CallerIdentityDep, PolicyAdminDep
 from api.schemas import KeyBindingCreate, PolicyList, PolicyPublic
 from moderation.policies import POLICY_ID_PATTERN, PolicyRules
 from moderation.stores.policies import KeyBinding
 
+
+class PolicyIdConvertor(StringConvertor):
+    """A path segment without ``:`` (no policy id has one): ``/policies/x:preview`` is then
+    only the forecast's path, so another method on it is a 405, not a bad id. A segment
+    that is not a valid id is still routed, and refused with a 422 naming ``policy_id``."""
+
+    regex = "[^/:]+"
+
+
+register_url_convertor("policy_id", PolicyIdConvertor())
 router = APIRouter()
 PolicyIdPath = Annotated[str, Path(pattern=POLICY_ID_PATTERN, description="the policy's id")]
 IfMatch = Annotated[
@@ -22,7 +33,7 @@ def _public(policy: Any) -> PolicyPublic:
     return PolicyPublic.model_validate(policy.public())
 
 
-@router.put("/policies/{policy_id}", response_model=PolicyPublic)
+@router.put("/policies/{policy_id:policy_id}", response_model=PolicyPublic)
 async def put_policy(
     policy_id: PolicyIdPath,
     rules: PolicyRules,
@@ -45,7 +56,7 @@ async def list_policies(caller: CallerIdentityDep, admin: PolicyAdminDep) -> Pol
     return PolicyList(items=[_public(p) for p in policies])
 
 
-@router.get("/policies/{policy_id}", response_model=PolicyPublic)
+@router.get("/policies/{policy_id:policy_id}", response_model=PolicyPublic)
 async def get_policy(
     policy_id: PolicyIdPath, response: Response, caller: CallerIdentityDep, admin: PolicyAdminDep
 ) -> PolicyPublic:
@@ -55,7 +66,7 @@ async def get_policy(
     return _public(stored)
 
 
-@router.get("/policies/{policy_id}/versions", response_model=PolicyList)
+@router.get("/policies/{policy_id:policy_id}/versions", response_model=PolicyList)
 async def policy_history(
     policy_id: PolicyIdPath, caller: CallerIdentityDep, admin: PolicyAdminDep
 ) -> PolicyList:
@@ -64,7 +75,7 @@ async def policy_history(
     return PolicyList(items=[_public(p) for p in versions])
 
 
-@router.delete("/policies/{policy_id}", response_model=PolicyPublic)
+@router.delete("/policies/{policy_id:policy_id}", response_model=PolicyPublic)
 async def delete_policy(
     policy_id: PolicyIdPath,
     caller: CallerIdentityDep,
@@ -76,7 +87,7 @@ async def delete_policy(
     return _public(tombstone)
 
 
-@router.post("/policies/{policy_id}:preview")
+@router.post("/policies/{policy_id:policy_id}:preview")
 async def preview_policy(
     policy_id: PolicyIdPath,
     candidate: PolicyRules,

@@ -2,11 +2,13 @@
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, SettingsDep, caller_id
@@ -81,12 +83,23 @@ async def reviews(
     )
 
 
+def _iso_day(value: object) -> object:
+    """Only a YYYY-MM-DD day: pydantic would otherwise read "0" as a Unix time."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("must be a day as YYYY-MM-DD")
+    return value
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+UtcDay = Annotated[date, BeforeValidator(_iso_day)]
+
+
 @router.get("/reviews/audit.csv", response_class=Response)
 async def audit_export(
     service: ServiceDep,
-    since: Annotated[date, Query(alias="from", description="first UTC day (YYYY-MM-DD)")],
+    since: Annotated[UtcDay, Query(alias="from", description="first UTC day (YYYY-MM-DD)")],
     until: Annotated[
-        date | None, Query(alias="to", description="last UTC day; default: from")
+        UtcDay | None, Query(alias="to", description="last UTC day; default: from")
     ] = None,
 ) -> Response:
     """Every claim, decision and undo of a range of days, as CSV (who, what, when, why)."""
