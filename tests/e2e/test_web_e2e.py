@@ -91,7 +91,12 @@ def expect_current(page: Page, request_id: str) -> None:
     card = page.locator(".st-key-review-current")
     expect(card).to_contain_text(request_id)
     expect(card.get_by_text("Claimed: held by you until")).to_be_visible()
-    expect(page.get_by_test_id("stStatusWidget").get_by_text("Running")).to_have_count(0)
+    settled(page)
+
+
+def settled(page: Page) -> None:
+    """Wait for the app's script run to end (Streamlit marks it on the app's root)."""
+    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "running")
 
 
 def test_work_one_review_item(local_stack, page, screenshots):
@@ -156,12 +161,14 @@ def test_work_three_items_with_the_keyboard_alone(local_stack, page):
     expect_current(page, second)
     # WHEN she selects the second and the third (S, J, S) and approves both (Shift+A)
     keys.press("s")
-    expect(page.locator(f".st-key-review-{second}").get_by_role("checkbox")).to_be_checked()
     expect(page.get_by_role("button", name=re.compile(r"Approve selected \(1\)"))).to_be_visible()
+    settled(page)
+    expect(page.locator(f".st-key-review-{second}").get_by_role("checkbox")).to_be_checked()
     keys.press("j")
     expect_current(page, third)
     keys.press("s")
     expect(page.get_by_role("button", name=re.compile(r"Approve selected \(2\)"))).to_be_enabled()
+    settled(page)
     keys.press("Shift+A")
     # THEN the page says so and the queue is empty
     expect(page.get_by_text("Bulk approve: 2 decided.")).to_be_visible()
