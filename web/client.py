@@ -56,14 +56,29 @@ class ApiClient:
             body["notes"] = notes
         return self._call("POST", "/feedback", json=body)
 
-    def reviews(self, limit: int = 10, cursor: str | None = None) -> dict[str, Any]:
+    def reviews(
+        self,
+        limit: int = 10,
+        cursor: str | None = None,
+        order: str = "priority",
+        label: str | None = None,
+        policy: str | None = None,
+        moderator: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of pending items; with ``moderator``, those others hold are left out."""
         params: dict[str, Any] = {"status": "pending", "limit": limit, "explain": "true"}
-        if cursor:
-            params["cursor"] = cursor
+        optional = {"cursor": cursor, "label": label, "policy": policy, "moderator": moderator}
+        params.update({name: value for name, value in optional.items() if value})
+        if order != "priority":
+            params["order"] = order
         return self._call("GET", "/reviews", params=params)
 
     def queue_count(self) -> int:
         return int(self._call("GET", "/reviews", params={"limit": 1})["count"])
+
+    def claim_review(self, request_id: str, moderator: str) -> dict[str, Any]:
+        """Hold an item for ``moderator`` (a lease); a 409 names who holds it instead."""
+        return self._call("POST", f"/reviews/{request_id}/claim", json={"moderator": moderator})
 
     def decide_review(
         self,
@@ -72,13 +87,27 @@ class ApiClient:
         moderator: str,
         true_labels: list[str] | None = None,
         notes: str | None = None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"action": action, "moderator": moderator}
-        if true_labels is not None:
-            body["true_labels"] = true_labels
-        if notes:
-            body["notes"] = notes
+        body = _decision(action, moderator, true_labels, notes, reason)
         return self._call("POST", f"/reviews/{request_id}", json=body)
+
+    def decide_reviews(
+        self,
+        request_ids: list[str],
+        action: str,
+        moderator: str,
+        true_labels: list[str] | None = None,
+        notes: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """One decision on many items; the answer reports each item's outcome."""
+        body = _decision(action, moderator, true_labels, notes, reason)
+        return self._call("POST", "/reviews/bulk", json={**body, "request_ids": request_ids})
+
+    def undo_review(self, request_id: str, moderator: str) -> dict[str, Any]:
+        """Reopen one's own decision within the undo window; the item is held for them."""
+        return self._call("POST", f"/reviews/{request_id}/undo", json={"moderator": moderator})
 
     def policies(self) -> list[dict[str, Any]]:
         return self._call("GET", "/policies")["items"]
@@ -110,6 +139,23 @@ class ApiClient:
         if response.is_success or response.status_code in accept:
             return _json(response)
         raise _error(response)
+
+
+def _decision(
+    action: str,
+    moderator: str,
+    true_labels: list[str] | None,
+    notes: str | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"action": action, "moderator": moderator}
+    if true_labels is not None:
+        body["true_labels"] = true_labels
+    if reason:
+        body["reason"] = reason
+    if notes:
+        body["notes"] = notes
+    return body
 
 
 def _json(response: httpx.Response) -> Any:

@@ -3,7 +3,9 @@
 import csv
 import html
 import io
+import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -235,3 +237,135 @@ def forecast_frame(forecast: Mapping[str, Any]) -> pd.DataFrame:
             for name, key in rows
         ]
     )
+
+
+# ---------------------------------------------------------------- review queue
+#: what each key does on the review page (Streamlit keeps C and R for itself, so reject is X)
+REVIEW_SHORTCUTS: dict[str, str] = {
+    "next": "J",
+    "previous": "K",
+    "approve": "A",
+    "reject": "X",
+    "relabel": "L",
+    "undo": "U",
+    "select": "S",
+    "approve selected": "Shift+A",
+    "reject selected": "Shift+X",
+}
+ALL_LABELS = "all labels"
+
+
+def shortcut_legend(shortcuts: Mapping[str, str] = REVIEW_SHORTCUTS) -> str:
+    """The keys as one line of markdown, for the top of the page."""
+    return " · ".join(f"`{key}` {what}" for what, key in shortcuts.items())
+
+
+def queue_query(label: str, policy: str, order: str) -> dict[str, str | None]:
+    """The queue's filters as GET /reviews parameters: a label or policy lane is always in
+    priority order (the API lists lanes no other way)."""
+    lane_label = None if label == ALL_LABELS else label
+    lane_policy = policy.strip() or None
+    filtered = lane_label is not None or lane_policy is not None
+    return {
+        "label": lane_label,
+        "policy": lane_policy,
+        "order": "priority" if filtered else order,
+    }
+
+
+def current_item(ids: Sequence[str], wanted: str | None, index: int) -> tuple[str | None, int]:
+    """The item under the cursor: the one wanted while it is listed, else the one now at the
+    cursor's place (a decided item's successor), else the last; None for an empty queue."""
+    if not ids:
+        return None, 0
+    if wanted in ids:
+        return wanted, ids.index(wanted)
+    position = min(max(index, 0), len(ids) - 1)
+    return ids[position], position
+
+
+def step(ids: Sequence[str], current: str | None, delta: int) -> str | None:
+    """The item ``delta`` places from ``current``, stopping at either end."""
+    if not ids:
+        return None
+    position = ids.index(current) if current in ids else 0
+    return ids[min(max(position + delta, 0), len(ids) - 1)]
+
+
+def needs_claim(
+    claim: Mapping[str, Any] | None, request_id: str, moderator: str, now: int, margin: int = 60
+) -> bool:
+    """Whether to claim ``request_id`` now: it is not this moderator's already, or their lease
+    ends within ``margin`` seconds."""
+    if not claim or claim.get("request_id") != request_id or claim.get("moderator") != moderator:
+        return True
+    return int(claim.get("lease_expires_at") or 0) - now < margin
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def age_text(created_at: str | None, now: datetime) -> str:
+    """How long an item has waited, to the minute past an hour ("2 h 5 min", "4 min", "30 s")."""
+    if not created_at:
+        return "-"
+    seconds = max(0, int((now - _parse_time(created_at)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours = seconds // 60, seconds // 3600
+    if hours < 1:
+        return f"{minutes} min"
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def lease_text(item: Mapping[str, Any], moderator: str, now: int) -> str | None:
+    """Who holds an item while the lease runs ("held by you until 10:05:00 UTC"), else None."""
+    holder, until = item.get("lease_holder"), int(item.get("lease_expires_at") or 0)
+    if not holder or until <= now:
+        return None
+    who = "you" if holder == moderator else holder
+    return f"held by {who} until {datetime.fromtimestamp(until, UTC):%H:%M:%S} UTC"
+
+
+def item_line(item: Mapping[str, Any], width: int = 60) -> str:
+    """One queue row: the lane, the top score and the start of the comment."""
+    top = max(item["scores"].values()) if item.get("scores") else 0.0
+    text = " ".join((item.get("comment_text") or "(text not stored)").split())
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return f"{item.get('lead_label') or 'none'} {top:.2f} · {text}"
+
+
+def css_key(key: str) -> str:
+    """The CSS class Streamlit gives a container with ``key`` (``st-key-`` and the key with
+    anything but letters, digits, ``_`` and ``-`` turned into ``-``)."""
+    return "st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
+
+
+def highlight_css(request_id: str | None) -> str:
+    """A style that marks the current item's row and its detail card."""
+    rules = [".st-key-review-current {background: rgba(255, 196, 0, 0.12);}"]
+    if request_id:
+        rules.append(
+            f".{css_key(f'review-{request_id}')} "
+            "{background: rgba(255, 196, 0, 0.25); border-left: 4px solid #f0a000;}"
+        )
+    return "<style>" + " ".join(rules) + "</style>"
+
+
+def bulk_summary(action: str, answer: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """What a bulk decision did, in a line, and the ids it decided."""
+    results = answer.get("results") or []
+    decided = [r["request_id"] for r in results if r["status"] == "decided"]
+    refused = [r for r in results if r["status"] != "decided"]
+    line = f"Bulk {action}: {len(decided)} decided"
+    if refused:
+        reasons = "; ".join(
+            f"{r['request_id']}: {r.get('message') or r['status']}" for r in refused
+        )
+        line += f", {len(refused)} not ({reasons})"
+    return line + ".", decided

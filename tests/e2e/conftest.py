@@ -42,8 +42,11 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page(browser):
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
+    expect.set_options(timeout=20_000)  # a Streamlit rerun on a loaded 2-core machine
     yield context.new_page()
     context.close()
 

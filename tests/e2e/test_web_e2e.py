@@ -1,7 +1,10 @@
 """The moderator UI in headless Chromium against the running local stack: what a moderator
 sees, and what reached the tables."""
 
+import csv
+import io
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -58,42 +61,134 @@ def clear_review_queue(api_url: str) -> None:
             assert decided.status_code in (200, 201, 409), decided.text
 
 
+def queue_for_review(api_url: str, texts: list[str]) -> list[str]:
+    """Send each text to human review (thresholds of 0 flag toxic and insult); the ids in the
+    queue's priority order, the order the page lists them."""
+    for text in texts:
+        queued = httpx.post(
+            f"{api_url}/predict",
+            json={"comment_text": text, "thresholds": dict.fromkeys(["toxic", "insult"], 0.0)},
+        ).json()
+        assert queued["decision"] == "review"
+    queue = httpx.get(f"{api_url}/reviews", params={"limit": 100}).json()["items"]
+    return [item["request_id"] for item in queue]
+
+
+def open_queue_as(page: Page, web_url: str, moderator: str) -> None:
+    page.goto(web_url)
+    page.get_by_role("link", name="Review queue").click()
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    # the name is taken once the page has run again with it: the warning is gone
+    page.get_by_role("textbox", name="Moderator name").fill(moderator)
+    page.get_by_role("textbox", name="Moderator name").press("Enter")
+    expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
+
+
+def expect_current(page: Page, request_id: str) -> None:
+    """The item is the highlighted, claimed one, and the page has finished its run (keys
+    pressed mid-run would act on the run before)."""
+    expect(page.locator(f".st-key-review-{request_id}")).to_contain_text("▶")
+    card = page.locator(".st-key-review-current")
+    expect(card).to_contain_text(request_id)
+    expect(card.get_by_text("Claimed: held by you until")).to_be_visible()
+    settled(page)
+
+
+def settled(page: Page) -> None:
+    """Wait for the app's script run to end (Streamlit marks it on the app's root)."""
+    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "running")
+
+
 def test_work_one_review_item(local_stack, page, screenshots):
     # GIVEN a comment the API sent to human review, alone in the queue
     clear_review_queue(local_stack.api_url)
     text = "please stop reverting my edits on this page"
-    queued = httpx.post(
-        f"{local_stack.api_url}/predict",
-        json={"comment_text": text, "thresholds": dict.fromkeys(["toxic", "insult"], 0.0)},
-    ).json()
-    assert queued["decision"] == "review"
-    page.goto(local_stack.web_url)
-    page.get_by_role("link", name="Review queue").click()
-    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
-    expect(page.get_by_text("1 pending, oldest first")).to_be_visible()
-    item = page.locator(f".st-key-review-{queued['request_id']}")
-    expect(item).to_be_visible()
-    # the name is taken once the page has run again with it: the warning is gone and the
-    # buttons are enabled (a click before that would find them disabled)
-    page.get_by_role("textbox", name="Moderator name").fill("alice")
-    page.get_by_role("textbox", name="Moderator name").press("Enter")
-    expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
-    approve = item.get_by_role("button", name="Approve: fine")
+    (request_id,) = queue_for_review(local_stack.api_url, [text])
+    # WHEN alice opens the queue
+    open_queue_as(page, local_stack.web_url, "alice")
+    # THEN it is hers: highlighted, claimed in the log, its keys shown on the page
+    expect(page.get_by_text("1 pending, by priority")).to_be_visible()
+    expect_current(page, request_id)
+    expect(page.get_by_text("Keys:")).to_contain_text("J next · K previous")
+    (prediction,) = [p for p in local_stack.items("prediction") if p["pk"] == request_id]
+    assert prediction["lease_holder"] == "alice"
+    approve = page.get_by_role("button", name=re.compile("Approve: fine"))
     expect(approve).to_be_enabled()
     page.screenshot(path=screenshots / "web-review.png", full_page=True)
-    # WHEN alice approves it (the comment is fine)
+    # WHEN she approves it (the comment is fine) with the reason "ok"
     approve.click()
     # THEN the page confirms, the item left the queue, and the decision is in the log
     expect(
-        page.get_by_text(f"Recorded: approve on {queued['request_id']} by alice")
+        page.get_by_text(f"Recorded: approve on {request_id} by alice (reason ok)")
     ).to_be_visible()
-    expect(page.get_by_text(text)).to_have_count(0)
-    decided = [f for f in local_stack.items("feedback") if f["pk"] == queued["request_id"]]
+    expect(page.get_by_text("The review queue is empty")).to_be_visible()
+    decided = [f for f in local_stack.items("feedback") if f["pk"] == request_id]
     assert [(f["source"], f["moderator"], f["true_labels"]) for f in decided] == [
         ("moderator", "alice", [])
     ]
-    (prediction,) = [p for p in local_stack.items("prediction") if p["pk"] == queued["request_id"]]
+    (prediction,) = [p for p in local_stack.items("prediction") if p["pk"] == request_id]
     assert prediction["review_status"] == "decided"
+
+
+def test_work_three_items_with_the_keyboard_alone(local_stack, page):
+    # GIVEN three comments waiting for review, and alice's queue open
+    clear_review_queue(local_stack.api_url)
+    texts = [
+        "i disagree with this change to the article",
+        "could you explain why you removed my section",
+        "please discuss on the talk page before reverting",
+    ]
+    first, second, third = queue_for_review(local_stack.api_url, texts)
+    open_queue_as(page, local_stack.web_url, "alice")
+    page.evaluate("document.activeElement.blur()")  # keys go to the page, not the name box
+    expect_current(page, first)
+    keys = page.keyboard
+    # WHEN she looks ahead (J) and back (K)  THEN the claim follows the cursor
+    keys.press("j")
+    expect_current(page, second)
+    keys.press("k")
+    expect_current(page, first)
+    # WHEN she rejects the first (X)  THEN it is recorded and the second is current
+    keys.press("x")
+    expect(page.get_by_text(f"Recorded: reject on {first} by alice")).to_be_visible()
+    expect_current(page, second)
+    # WHEN she approves the second (A), then thinks again and undoes it (U)
+    keys.press("a")
+    expect(page.get_by_text(f"Recorded: approve on {second} by alice")).to_be_visible()
+    expect_current(page, third)
+    keys.press("u")
+    expect(page.get_by_text(f"Undone: {second} is pending again")).to_be_visible()
+    expect_current(page, second)
+    # WHEN she selects the second and the third (S, J, S) and approves both (Shift+A)
+    keys.press("s")
+    expect(page.get_by_role("button", name=re.compile(r"Approve selected \(1\)"))).to_be_visible()
+    settled(page)
+    expect(page.locator(f".st-key-review-{second}").get_by_role("checkbox")).to_be_checked()
+    keys.press("j")
+    expect_current(page, third)
+    keys.press("s")
+    expect(page.get_by_role("button", name=re.compile(r"Approve selected \(2\)"))).to_be_enabled()
+    settled(page)
+    keys.press("Shift+A")
+    # THEN the page says so and the queue is empty
+    expect(page.get_by_text("Bulk approve: 2 decided.")).to_be_visible()
+    expect(page.get_by_text("The review queue is empty")).to_be_visible()
+    # AND the log has one decision each, the undone approval withdrawn and taken again
+    ids = {first, second, third}
+    feedback = {f["pk"]: f for f in local_stack.items("feedback") if f["pk"] in ids}
+    assert {rid: (f["moderator"], f["true_labels"] == []) for rid, f in feedback.items()} == {
+        first: ("alice", False),
+        second: ("alice", True),
+        third: ("alice", True),
+    }
+    predictions = [p for p in local_stack.items("prediction") if p["pk"] in ids]
+    assert {p["review_status"] for p in predictions} == {"decided"}
+    today = datetime.now(UTC).date().isoformat()
+    audit = httpx.get(f"{local_stack.api_url}/reviews/audit.csv", params={"from": today})
+    lines = [row for row in csv.DictReader(io.StringIO(audit.text)) if row["request_id"] in ids]
+    second_history = [row["action"] for row in lines if row["request_id"] == second]
+    assert second_history[-3:] == ["approve", "undo", "approve"]
+    assert {row["moderator"] for row in lines} == {"alice"}
 
 
 def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screenshots):

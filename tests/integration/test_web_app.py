@@ -28,6 +28,9 @@ class FakeApi:
         self.queue = [self.item("r-1", "you are a fool", ["insult"]),
                       self.item("r-2", "not nice", ["toxic"])]  # fmt: skip
         self.failure: httpx.Response | Exception | None = None
+        self.held: dict[str, str] = {}
+        self.queries: list[dict[str, str]] = []
+        self.decided: dict[str, dict] = {}
 
     @staticmethod
     def item(rid: str, text: str, labels: list[str]) -> dict:
@@ -54,6 +57,8 @@ class FakeApi:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
+        if request.url.path == "/reviews":
+            self.queries.append(dict(request.url.params))
         if isinstance(self.failure, Exception):
             raise self.failure
         if self.failure is not None:
@@ -71,13 +76,38 @@ class FakeApi:
             return httpx.Response(201, json={"request_id": body["request_id"], "duplicate": False})
         if path == "/reviews" and request.method == "GET":
             return httpx.Response(200, json={"items": self.queue, "next_cursor": None,
-                                             "count": len(self.queue)})  # fmt: skip
+                                             "count": len(self.queue),
+                                             "oldest_created_at": "2026-11-24T10:00:00.000Z",
+                                             "reasons": ["ok", "spam", "other"]})  # fmt: skip
         if path.startswith("/reviews/"):
-            rid = path.rsplit("/", 1)[1]
-            self.queue = [i for i in self.queue if i["request_id"] != rid]
-            return httpx.Response(200, json={"request_id": rid, **body, "correct": False,
-                                             "true_labels": [], "decided_at": "now"})  # fmt: skip
+            return self.review_work(path.split("/")[2:], body)
         return httpx.Response(404, json={"error": {"code": "not_found", "message": "no route"}})
+
+    def review_work(self, parts: list[str], body: dict) -> httpx.Response:
+        """Claims (409 for an item in ``self.held``), decisions, bulk decisions, undo."""
+        if parts == ["bulk"]:
+            results = [{"request_id": rid, "status": "decided", "decided_at": "now"}
+                       for rid in body["request_ids"]]  # fmt: skip
+            self.queue = [i for i in self.queue if i["request_id"] not in body["request_ids"]]
+            return httpx.Response(200, json={"decided": len(results), "results": results})
+        rid = parts[0]
+        if parts[1:] == ["claim"]:
+            if rid in self.held:
+                message = f"{rid} is claimed by {self.held[rid]} until 1800000000 (epoch seconds)"
+                return httpx.Response(409, json={"error": {"code": "conflict", "message": message}})
+            return httpx.Response(200, json={"request_id": rid, **body,
+                                             "lease_expires_at": 4102444800})  # fmt: skip
+        if parts[1:] == ["undo"]:
+            self.queue.insert(0, self.decided.pop(rid))
+            return httpx.Response(200, json={"request_id": rid, **body, "undone_at": "now",
+                                             "review_status": "pending",
+                                             "lease_expires_at": 4102444800})  # fmt: skip
+        self.decided.update({i["request_id"]: i for i in self.queue if i["request_id"] == rid})
+        self.queue = [i for i in self.queue if i["request_id"] != rid]
+        reason = body.get("reason") or ("ok" if body["action"] == "approve" else "other")
+        return httpx.Response(200, json={"request_id": rid, **body, "correct": False,
+                                         "reason": reason, "true_labels": [],
+                                         "decided_at": "now"})  # fmt: skip
 
     def calls(self, method: str, path: str) -> list[dict | None]:
         return [body for m, p, body in self.requests if (m, p) == (method, path)]
@@ -171,35 +201,96 @@ def test_api_failures_show_a_clear_message_not_a_stack_trace(api, failure, messa
     assert any(message in e.value for e in app.error)
 
 
-def test_review_queue_approve_records_the_moderator_and_refreshes(api):
+def test_review_queue_claims_the_first_item_and_approve_records_the_moderator(api):
     # GIVEN two pending items and a moderator who gave her name
     app = run("review.py", moderator_name="alice")
-    assert "**2 pending**" in page_text(app)
-    assert '<mark title="insult">fool</mark>' in app.get("html")[0].proto.body
-    # WHEN she approves the oldest with a note
-    [t for t in app.text_input if t.key == "notes-r-1"][0].input("fine")
-    [b for b in app.button if b.key == "approve-r-1"][0].click().run()
-    # THEN the API got her decision, and the page shows the confirmation and one item left
+    assert not app.exception
+    assert "**2 pending**, by priority" in page_text(app)
+    assert any('<mark title="insult">fool</mark>' in h.proto.body for h in app.get("html"))
+    # THEN the list leaves out what others hold, and the current item is claimed for her
+    assert api.requests[0][1] == "/reviews"
+    assert api.calls("POST", "/reviews/r-1/claim") == [{"moderator": "alice"}]
+    assert "Claimed: held by you until" in page_text(app)
+    # WHEN she approves it with a reason and a note
+    app.selectbox(key="review_reason").set_value("spam")
+    app.text_input(key="note-r-1").input("fine")
+    app.button(key="review-approve").click().run()
+    # THEN the API got her decision, and the page confirms and moves to the next item
     assert api.calls("POST", "/reviews/r-1") == [
-        {"action": "approve", "moderator": "alice", "notes": "fine"}
+        {"action": "approve", "moderator": "alice", "reason": "spam", "notes": "fine"}
     ]
-    assert "Recorded: approve on r-1 by alice" in page_text(app)
+    assert "Recorded: approve on r-1 by alice (reason spam)." in page_text(app)
     assert "**1 pending**" in page_text(app)
+    assert api.calls("POST", "/reviews/r-2/claim") == [{"moderator": "alice"}]
+
+
+def test_the_queue_leaves_out_others_holds_and_filters_lanes(api):
+    app = run("review.py", moderator_name="alice")
+    queue = {"status": "pending", "limit": "10", "explain": "true", "moderator": "alice"}
+    assert api.queries[-1] == queue
+    app.radio(key="review_order").set_value("oldest").run()
+    assert api.queries[-1] == {**queue, "order": "oldest"}
+    # a lane is always in priority order: "oldest" is not sent with a filter
+    app.selectbox(key="review_label").set_value("insult")
+    app.text_input(key="review_policy").input("kids").run()
+    assert api.queries[-1] == {**queue, "label": "insult", "policy": "kids"}
+    assert not app.exception
+
+
+def test_next_and_previous_move_the_claim(api):
+    app = run("review.py", moderator_name="alice")
+    app.button(key="review-next").click().run()
+    assert api.calls("POST", "/reviews/r-2/claim") == [{"moderator": "alice"}]
+    assert app.checkbox(key="select-r-2").label.startswith("▶ ")
+    app.button(key="review-previous").click().run()
+    assert len(api.calls("POST", "/reviews/r-1/claim")) == 1  # her lease still runs
+
+
+def test_an_item_another_holds_says_who_and_cannot_be_decided(api):
+    api.held["r-1"] = "bob"
+    app = run("review.py", moderator_name="alice")
+    assert any("claimed by bob" in e.value for e in app.error)
+    assert app.button(key="review-approve").disabled
 
 
 def test_relabel_sends_the_chosen_labels(api):
     app = run("review.py", moderator_name="bob")
+    app.button(key="review-next").click().run()
     app.multiselect(key="labels-r-2").set_value(["threat"])
-    app.button(key="relabel-r-2").click().run()
+    app.button(key="review-relabel").click().run()
     assert api.calls("POST", "/reviews/r-2") == [
         {"action": "relabel", "moderator": "bob", "true_labels": ["threat"]}
     ]
 
 
+def test_bulk_decision_on_the_selected_items(api):
+    app = run("review.py", moderator_name="alice")
+    app.button(key="review-select").click().run()
+    app.checkbox(key="select-r-2").check().run()
+    app.button(key="review-bulk-reject").click().run()
+    assert api.calls("POST", "/reviews/bulk") == [
+        {"action": "reject", "moderator": "alice", "request_ids": ["r-1", "r-2"]}
+    ]
+    assert "Bulk reject: 2 decided." in page_text(app)
+    assert "The review queue is empty" in page_text(app)
+
+
+def test_undo_reopens_the_last_decision_and_selects_it(api):
+    app = run("review.py", moderator_name="alice")
+    app.button(key="review-approve").click().run()
+    assert app.button(key="review-undo").disabled is False
+    app.button(key="review-undo").click().run()
+    assert api.calls("POST", "/reviews/r-1/undo") == [{"moderator": "alice"}]
+    assert "Undone: r-1 is pending again and held by you." in page_text(app)
+    assert app.checkbox(key="select-r-1").label.startswith("▶ ")
+    assert app.button(key="review-undo").disabled
+
+
 def test_without_a_name_decisions_are_disabled(api):
     app = run("review.py")
     assert "Enter your name in the sidebar" in page_text(app)
-    assert app.button(key="approve-r-1").disabled
+    assert app.button(key="review-approve").disabled
+    assert api.calls("POST", "/reviews/r-1/claim") == []
 
 
 def test_empty_queue_says_so(api):

@@ -1,5 +1,8 @@
 """The moderator UI's plain functions: thresholds, highlighting, CSV, the API client."""
 
+import json
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -189,3 +192,125 @@ def test_the_forecast_table_puts_the_current_policy_beside_the_candidate():
     frame = logic.forecast_frame({"current": figures, "candidate": {**figures, "block": 2}})
     blocked = frame.set_index("figure").loc["blocked"]
     assert (blocked["current"], blocked["candidate"]) == (0, 2)
+
+
+# ---------------------------------------------------------------- review queue
+def test_the_shortcut_legend_names_every_key_and_avoids_streamlits_own():
+    legend = logic.shortcut_legend()
+    for what, key in logic.REVIEW_SHORTCUTS.items():
+        assert f"`{key}` {what}" in legend
+    # Streamlit keeps C and R (rerun) for itself
+    assert not {k.split("+")[-1].upper() for k in logic.REVIEW_SHORTCUTS.values()} & {"C", "R"}
+
+
+def test_lanes_are_always_in_priority_order():
+    assert logic.queue_query(logic.ALL_LABELS, " ", "oldest") == {
+        "label": None, "policy": None, "order": "oldest"}  # fmt: skip
+    assert logic.queue_query("insult", "", "oldest")["order"] == "priority"
+    assert logic.queue_query(logic.ALL_LABELS, " kids ", "oldest") == {
+        "label": None, "policy": "kids", "order": "priority"}  # fmt: skip
+
+
+def test_the_cursor_stays_on_its_item_or_takes_the_next_one_in_its_place():
+    ids = ["a", "b", "c"]
+    assert logic.current_item(ids, "b", 0) == ("b", 1)
+    # "b" was decided: the item now in its place is current
+    assert logic.current_item(["a", "c"], "b", 1) == ("c", 1)
+    assert logic.current_item(["a"], "c", 2) == ("a", 0)
+    assert logic.current_item([], "a", 0) == (None, 0)
+    assert logic.current_item(ids, None, 0) == ("a", 0)
+
+
+def test_next_and_previous_stop_at_the_ends():
+    ids = ["a", "b", "c"]
+    assert logic.step(ids, "a", 1) == "b" and logic.step(ids, "c", 1) == "c"
+    assert logic.step(ids, "b", -1) == "a" and logic.step(ids, "a", -1) == "a"
+    assert logic.step(ids, "gone", 1) == "b" and logic.step([], None, 1) is None
+
+
+def test_a_claim_is_renewed_only_near_its_end_or_for_another_item_or_moderator():
+    lease = {"request_id": "a", "moderator": "alice", "lease_expires_at": 1_000}
+    assert not logic.needs_claim(lease, "a", "alice", now=900)
+    assert logic.needs_claim(lease, "a", "alice", now=950)  # less than a minute left
+    assert logic.needs_claim(lease, "b", "alice", now=900)
+    assert logic.needs_claim(lease, "a", "bob", now=900)
+    assert logic.needs_claim(None, "a", "alice", now=0)
+
+
+def test_the_oldest_age_reads_in_the_largest_useful_units():
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert logic.age_text("2026-11-24T11:59:30.000Z", now) == "30 s"
+    assert logic.age_text("2026-11-24T11:56:00Z", now) == "4 min"
+    assert logic.age_text("2026-11-24T09:55:00.000Z", now) == "2 h 5 min"
+    assert logic.age_text("2026-11-21T09:00:00.000Z", now) == "3 d 3 h"
+    assert logic.age_text(None, now) == "-"
+
+
+def test_a_lease_says_who_holds_the_item_while_it_runs():
+    item = {"lease_holder": "bob", "lease_expires_at": 1_800_000_000}
+    assert logic.lease_text(item, "alice", now=1_799_999_000) == "held by bob until 08:00:00 UTC"
+    assert logic.lease_text(item, "bob", now=1_799_999_000).startswith("held by you")
+    assert logic.lease_text(item, "alice", now=1_800_000_000) is None
+    assert logic.lease_text({"lease_holder": None}, "alice", now=0) is None
+
+
+def test_a_queue_row_is_one_short_line():
+    item = {"lead_label": "insult", "scores": {"toxic": 0.4, "insult": 0.93},
+            "comment_text": "you  are\na " + "very " * 20 + "fool"}  # fmt: skip
+    line = logic.item_line(item, width=20)
+    assert line.startswith("insult 0.93 · you are a very") and line.endswith("…")
+    assert "\n" not in line
+    assert "(text not stored)" in logic.item_line({**item, "comment_text": None})
+
+
+def test_the_highlight_targets_streamlits_class_for_the_current_row():
+    assert logic.css_key("review-a b/1") == "st-key-review-a-b-1"
+    css = logic.highlight_css("r.1")
+    assert ".st-key-review-r-1 {" in css and ".st-key-review-current" in css
+    assert "<" not in logic.highlight_css('x"><script>')[7:-8]
+
+
+def test_a_bulk_summary_says_what_was_refused_and_why():
+    answer = {"decided": 1, "results": [
+        {"request_id": "a", "status": "decided"},
+        {"request_id": "b", "status": "conflict", "message": "b is claimed by bob"}]}  # fmt: skip
+    line, decided = logic.bulk_summary("approve", answer)
+    assert line == "Bulk approve: 1 decided, 1 not (b: b is claimed by bob)."
+    assert decided == ["a"]
+
+
+def test_review_work_calls_one_endpoint_each_with_only_what_was_given():
+    seen: list[tuple[str, str, dict, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path, dict(request.url.params), request.content))
+        return httpx.Response(200, json={"ok": True})
+
+    api = ApiClient(WebSettings(), transport=httpx.MockTransport(handler))
+    api.reviews(5, order="oldest", moderator="alice")
+    api.reviews(5, label="insult", policy="kids")
+    api.claim_review("r-1", "alice")
+    api.decide_review("r-1", "reject", "alice", reason="spam")
+    api.decide_reviews(["r-1", "r-2"], "approve", "alice", notes="fine")
+    api.undo_review("r-1", "alice")
+    assert [(m, p) for m, p, _, _ in seen] == [
+        ("GET", "/reviews"), ("GET", "/reviews"), ("POST", "/reviews/r-1/claim"),
+        ("POST", "/reviews/r-1"), ("POST", "/reviews/bulk"), ("POST", "/reviews/r-1/undo"),
+    ]  # fmt: skip
+    base = {"status": "pending", "limit": "5", "explain": "true"}
+    assert seen[0][2] == {**base, "order": "oldest", "moderator": "alice"}
+    assert seen[1][2] == {**base, "label": "insult", "policy": "kids"}
+    bodies = [json.loads(content) for _, _, _, content in seen[2:]]
+    assert bodies == [
+        {"moderator": "alice"},
+        {"action": "reject", "moderator": "alice", "reason": "spam"},
+        {"action": "approve", "moderator": "alice", "notes": "fine", "request_ids": ["r-1", "r-2"]},
+        {"moderator": "alice"},
+    ]
+
+
+def test_a_claim_someone_else_holds_is_an_error_naming_them():
+    body = error("conflict", "r-1 is claimed by bob until 1800000000 (epoch seconds)")
+    with pytest.raises(ApiError) as caught:
+        client_answering(409, body).claim_review("r-1", "alice")
+    assert caught.value.status == 409 and "claimed by bob" in caught.value.message
