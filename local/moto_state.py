@@ -344,6 +344,24 @@ def freeze_items(lock: threading.Lock, chunk: int = 200) -> int:
 _DISPATCH: dict[str, dict] = {}
 
 
+def _new_rlock() -> Any:
+    return threading.RLock()
+
+
+def _new_lock() -> Any:
+    return threading.Lock()
+
+
+def _reduce_rlock(_lock: Any) -> tuple:
+    """A lock is pickled as a fresh one (SQS queues hold them): a snapshot is taken with no
+    request in flight, so no lock is held that a loaded state would need to be held."""
+    return (_new_rlock, ())
+
+
+def _reduce_lock(_lock: Any) -> tuple:
+    return (_new_lock, ())
+
+
 def _dispatch_table() -> dict:
     """The reducers above (built once per process: a snapshot pickles items one by one)."""
     if "table" in _DISPATCH:
@@ -352,6 +370,8 @@ def _dispatch_table() -> dict:
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
     table[LimitedSizeDict] = _reduce_limited_size_dict
+    table[type(threading.RLock())] = _reduce_rlock
+    table[type(threading.Lock())] = _reduce_lock
     if getattr(Item, "_toxic_patched", False):
         table[Item] = _reduce_item
     if "moto.s3.models" in sys.modules:

@@ -189,3 +189,26 @@ def test_waiting_for_moto_says_what_it_waits_for(tmp_path):
     with pytest.raises(TimeoutError, match="not answering yet"):
         wait_for_moto(endpoint=endpoint, timeout=0.5, say=said.append)
     assert said == [f"waiting for moto at {endpoint} (not answering yet)"]
+
+
+def test_queues_and_their_messages_are_in_the_snapshot(tmp_path):
+    state = tmp_path / "state"
+    # GIVEN the webhook queue with messages waiting, and a snapshot taken after them
+    with Moto(state, MOTO_SNAPSHOT_WRITES="5") as moto:
+        sqs = moto.client("sqs")
+        url = sqs.create_queue(QueueName="toxic-moderation-webhooks")["QueueUrl"]
+        for i in range(6):
+            sqs.send_message(QueueUrl=url, MessageBody=f"delivery {i}")
+        wait_until(lambda: len(snapshots(state)) >= 1, "a snapshot", 30)
+    # WHEN moto starts again from that snapshot
+    with Moto(state) as moto:
+        # THEN it loaded the snapshot (queues hold locks, which are pickled as new ones)
+        # and every message is still there to deliver
+        assert moto_status(moto.endpoint)["load"]["snapshot"]
+        assert "snapshot writer failed" not in moto.output()
+        sqs = moto.client("sqs")
+        url = sqs.get_queue_url(QueueName="toxic-moderation-webhooks")["QueueUrl"]
+        bodies: set[str] = set()
+        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+            bodies |= {m["Body"] for m in got}
+        assert bodies == {f"delivery {i}" for i in range(6)}

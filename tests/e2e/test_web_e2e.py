@@ -192,14 +192,14 @@ def test_work_three_items_with_the_keyboard_alone(local_stack, page):
 
 
 def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screenshots):
-    # GIVEN logged traffic, two comments of it about pineapple on pizza
-    for text in ("pineapple on pizza is great", "have a lovely day", "more pineapple please"):
+    # GIVEN logged traffic, two comments of it about durian
+    for text in ("durian smells wonderful", "have a lovely day", "more durian please"):
         httpx.post(f"{local_stack.api_url}/predict", json={"comment_text": text})
     admin = {"x-api-key": local_stack.env["ADMIN_API_KEY"]}
     page.goto(local_stack.web_url)
     page.get_by_role("link", name="Policies").click()
     expect(page.get_by_role("heading", name="Policies")).to_be_visible()
-    # WHEN an admin of a pizza-purist forum drafts a new policy that blocks "pineapple"
+    # WHEN an admin of a fruit forum drafts a new policy that blocks "durian"
     # (other tests' policies may be listed first: pick "New policy…")
     page.get_by_role("combobox", name="Policy").click()
     page.get_by_role("option", name="New policy…").click()
@@ -208,7 +208,7 @@ def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screensho
     forecast = page.get_by_role("button", name="Forecast this change")
     expect(forecast).to_be_enabled()
     block_terms = page.get_by_role("textbox", name="Block terms (one a line: always blocked)")
-    block_terms.fill("pineapple")
+    block_terms.fill("durian")
     block_terms.press("Tab")
     forecast.click()
     # THEN the forecast beside it shows both moving to block, before anything is saved
@@ -219,4 +219,4 @@ def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screensho
     page.get_by_role("button", name="Save policy").click()
     expect(page.get_by_text("Saved kids-forum version 1.")).to_be_visible()
     saved = httpx.get(f"{local_stack.api_url}/policies/kids-forum", headers=admin).json()
-    assert saved["block_terms"] == ["pineapple"] and saved["version"] == 1
+    assert saved["block_terms"] == ["durian"] and saved["version"] == 1
