@@ -213,7 +213,8 @@ def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screensho
     forecast.click()
     # THEN the forecast beside it shows both moving to block, before anything is saved
     expect(page.get_by_text(re.compile(r"Decisions that change: allow->block: 2"))).to_be_visible()
-    assert httpx.get(f"{local_stack.api_url}/policies", headers=admin).json()["items"] == []
+    listed = httpx.get(f"{local_stack.api_url}/policies", headers=admin).json()["items"]
+    assert "kids-forum" not in {p["policy_id"] for p in listed}
     page.screenshot(path=screenshots / "web-policies.png", full_page=True)
     # WHEN it is saved  THEN the page confirms and the API serves it
     page.get_by_role("button", name="Save policy").click()
