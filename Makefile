@@ -87,6 +87,10 @@ eval: venv ## behavioural suite + identity bias on the latest bundle (BUNDLE=dir
 	$(PY) -m bench.behaviour $(if $(BUNDLE),--bundle $(BUNDLE))
 .PHONY: eval
 
+bench-language: venv ## language identification: confidence floors on validation, speed -> bench/results/language.json
+	$(PY) -m bench.language
+.PHONY: bench-language
+
 bench-api: venv ## API benchmark -> bench/results/api.json (needs a trained bundle: make train)
 	$(PY) -m bench.api
 

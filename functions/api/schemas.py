@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from moderation.labels import Decision, Label
+from moderation.language import DetectedLanguage
 from moderation.model.explain import Explanation
 from moderation.policies import POLICY_ID_PATTERN
 from moderation.records import TermMatchRecord
@@ -93,7 +94,11 @@ class PredictionPublic(BaseModel):
     reasons: list[str] = Field(
         description="each rule that fired: label:<label>>=<threshold>, "
         'block:<label>>=<threshold>, block_term:"...", review_term:"...", allow_term:"...", '
-        "identity_terms_only, unsupported_script"
+        "identity_terms_only, unsupported_script, unsupported_language:<code>"
+    )
+    language: DetectedLanguage | None = Field(
+        description="the comment's language as detected (code und: too short to tell); "
+        "text the model was not trained for gets the unsupported-language decision"
     )
     policy: PolicyRef | None = Field(description="the policy and version decided under")
     term_matches: list[TermMatchRecord] = Field(

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from moderation.labels import DECISIONS, LABELS, Decision, Label
+from moderation.language import DetectedLanguage
 from moderation.model.policy import Judgement, judge
 from moderation.terms import Match, TermMatcher, mask
 
@@ -211,6 +212,7 @@ class AppliedPolicy:
         scores: np.ndarray,
         matches: list[Match],
         review_at: np.ndarray | None = None,
+        language: DetectedLanguage | None = None,
     ) -> Judgement:
         """The decision under this policy: the model's rule with the policy's thresholds
         (``review_at`` overrides them, as a request's own thresholds do), then the terms,
@@ -220,8 +222,9 @@ class AppliedPolicy:
             model_text,
             scores,
             self.review_at if review_at is None else review_at,
-            other_script=self.unsupported_language,
+            unsupported=self.unsupported_language,
             block_at=self.block_at,
+            language=language,
         )
         if not matches:
             return judged

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from moderation.labels import Decision
+from moderation.language import DetectedLanguage
 
 PREDICTION_SK = "PREDICTION"
 FEEDBACK_SK_PREFIX = "FEEDBACK#"
@@ -93,6 +94,8 @@ class PredictionRecord(Record):
     decision: Decision
     #: why the decision: each threshold reached, and any fail-safe rule that applied
     reasons: list[str] = []
+    #: the comment's language as detected (None on records logged without detection)
+    language: DetectedLanguage | None = None
     model_name: str
     model_version: str
     latency_ms: float

@@ -18,6 +18,8 @@ import numpy as np
 
 from moderation.errors import Conflict, Forbidden, IdempotencyMismatch, NotFound
 from moderation.labels import LABELS
+from moderation.language import DetectedLanguage
+from moderation.model.language_id import detect_language
 from moderation.model.scorer import Scorer
 from moderation.model_holder import ModelHolder
 from moderation.policies import AppliedPolicy
@@ -85,6 +87,7 @@ class Prediction:
     cached: bool
     latency_ms: float
     reasons: list[str] = field(default_factory=list)
+    language: DetectedLanguage | None = None
     policy_id: str | None = None
     policy_version: int | None = None
     term_matches: list[TermMatchRecord] = field(default_factory=list)
@@ -207,6 +210,7 @@ def _prediction(record: PredictionRecord) -> Prediction:
         labels=list(record.labels),
         decision=record.decision,
         reasons=list(record.reasons),
+        language=record.language,
         model_name=record.model_name,
         model_version=record.model_version,
         cached=record.cached,
@@ -320,7 +324,8 @@ class ModerationService:
             first_seen.add(key)
             values = np.asarray(cached[key]) if key in cached else scored[key]
             found = prepared[i][0]
-            judged = policy.judge(scorer, model_texts[i], values, found, review_at)
+            language = detect_language(texts[i])
+            judged = policy.judge(scorer, model_texts[i], values, found, review_at, language)
             created_at = _iso(now)
             records.append(
                 PredictionRecord(
@@ -334,6 +339,7 @@ class ModerationService:
                     labels=judged.labels,
                     decision=judged.decision,
                     reasons=judged.reasons,
+                    language=language,
                     model_name=scorer.model_name,
                     model_version=version,
                     latency_ms=round((time.perf_counter() - started) * 1000, 3),

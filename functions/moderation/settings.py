@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(100, ge=1)
     unsupported_language_decision: Literal["allow", "review", "block"] | None = Field(
         "review",
-        description="the decision for a comment written mostly outside the Latin script the "
-        "model was trained on (empty: score it like any other)",
+        description="the decision for a comment the English model was not trained to judge: "
+        "written mostly outside the Latin script, or detected as another language (empty: "
+        "score it like any other)",
     )
     require_api_key: bool = Field(
         False, description="reject calls without an API Gateway key identity (true on AWS)"

@@ -84,14 +84,25 @@ def open_queue_as(page: Page, web_url: str, moderator: str) -> None:
     expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
 
 
+CURRENT_ITEM_SETTLED = """([requestId, claimed]) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute("data-test-script-state") === "running") return false;
+    const rows = document.querySelectorAll(`.st-key-review-${requestId}`);
+    const cards = document.querySelectorAll(".st-key-review-current");
+    return rows.length === 1 && rows[0].innerText.includes("\u25b6")
+        && cards.length === 1 && cards[0].innerText.includes(requestId)
+        && cards[0].innerText.includes(claimed);
+}"""
+
+
 def expect_current(page: Page, request_id: str) -> None:
     """The item is the highlighted, claimed one, and the page has finished its run (keys
-    pressed mid-run would act on the run before)."""
-    expect(page.locator(f".st-key-review-{request_id}")).to_contain_text("▶")
-    card = page.locator(".st-key-review-current")
-    expect(card).to_contain_text(request_id)
-    expect(card.get_by_text("Claimed: held by you until")).to_be_visible()
-    settled(page)
+    pressed mid-run would act on the run before). One condition in the page: while a run is
+    under way Streamlit can show an element twice (the new one and the stale one it replaces),
+    so the row and the card are checked only on a page that is not running, and only once."""
+    page.wait_for_function(
+        CURRENT_ITEM_SETTLED, arg=[request_id, "Claimed: held by you until"], timeout=30_000
+    )
 
 
 def settled(page: Page) -> None:

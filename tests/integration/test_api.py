@@ -52,6 +52,21 @@ def test_predict_returns_the_known_shape_and_logs_it(client, stack):
         assert item[field]
 
 
+def test_a_comment_in_another_language_goes_to_review_with_its_language(client, stack):
+    # GIVEN a German insult, which the English model cannot judge
+    text = "Du bist so ein dummer Mensch und ein Lügner"
+    body = client.post("/predict", json={"comment_text": text}).json()
+    # THEN it is routed by UNSUPPORTED_LANGUAGE_DECISION (review), with the language and why
+    assert body["language"]["code"] == "de" and body["language"]["confidence"] >= 0.75
+    assert body["decision"] == "review" and body["reasons"][-1] == "unsupported_language:de"
+    (item,) = stack.items("prediction")
+    assert item["language"]["code"] == "de" and item["review_status"] == "pending"
+    # AND an English comment keeps the model's decision, its language given too
+    english = client.post("/predict", json={"comment_text": INSULT}).json()
+    assert english["language"]["code"] == "en" and english["decision"] in ("review", "block")
+    assert not [r for r in english["reasons"] if r.startswith("unsupported")]
+
+
 def test_store_text_false_logs_the_hash_never_the_text(client, stack):
     client.post("/predict", json={"comment_text": INSULT, "store_text": False})
     (item,) = stack.items("prediction")

@@ -42,6 +42,24 @@ def test_the_documented_analyze_request_gets_the_documented_shape(client, stack)
     assert item["comment_text"] == body["comment"]["text"] and item["caller_id"].startswith("key:")
 
 
+def test_without_languages_the_language_is_detected_as_at_perspective(client, stack):
+    # GIVEN a request that names no language
+    english = {"comment": {"text": DOCS_COMMENT}, "requestedAttributes": {"TOXICITY": {}}}
+    answer = client.post(ANALYZE, json=english).json()
+    # THEN the detected language is in the answer, as Perspective gives it
+    assert answer["detectedLanguages"] == ["en"] and answer["languages"] == ["en"]
+    # WHEN the comment is in a language the model does not serve
+    french = {
+        "comment": {"text": "Tu es vraiment un idiot et personne ne t'aime"},
+        "requestedAttributes": {"TOXICITY": {}},
+    }
+    error = assert_google_error(client.post(ANALYZE, json=french), 400, "INVALID_ARGUMENT")
+    # THEN Perspective's error for it, and nothing of that call is logged
+    assert "does not support request languages: fr" in error["message"]
+    assert error["details"][0]["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    assert len(stack.items("prediction")) == 1
+
+
 def test_all_six_attributes_map_to_the_six_labels(client, stack):
     body = {
         "comment": {"text": "I will find you and kill you, you stupid fucking idiot"},

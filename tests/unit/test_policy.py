@@ -4,8 +4,10 @@ terms alone."""
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from moderation.labels import LABELS, decide
+from moderation.model.language_id import detect_language
 from moderation.model.policy import (
     judge,
     mask_identity_terms,
@@ -76,5 +78,35 @@ def test_text_outside_the_latin_script_is_routed_by_the_setting():
     scorer = WordScorer({"idiot"})
     text = "привет как дела"
     assert judge(scorer, text, scorer.score_normalized(text)).decision == "allow"
-    routed = judge(scorer, text, scorer.score_normalized(text), other_script="review")
+    routed = judge(scorer, text, scorer.score_normalized(text), unsupported="review")
     assert routed.decision == "review" and routed.reasons[-1] == "unsupported_script"
+
+
+def test_a_comment_in_another_language_is_routed_by_the_setting():
+    scorer = WordScorer({"idiot"})
+    text = "je pense que tu as tort sur ce point, mais merci pour ton aide"
+    french = detect_language(text)
+    assert (french.code, french.supported) == ("fr", False)
+    scores = scorer.score_normalized(text)
+    assert judge(scorer, text, scores, language=french).decision == "allow"  # no setting
+    routed = judge(scorer, text, scores, unsupported="review", language=french)
+    assert routed.decision == "review" and routed.reasons[-1] == "unsupported_language:fr"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thx",  # too short to tell
+        "ya mum",
+        "YOU ARE A BLATANT MISUSE OF WIKIPEDIA",  # shouted English, read lower-cased
+        "you are a wonderful person and i love your edits",
+    ],
+)
+def test_english_short_or_shouted_is_scored_as_english(text):
+    assert detect_language(text).supported
+    scorer = WordScorer({"idiot"})
+    scores = scorer.score_normalized(text.lower())
+    judged = judge(
+        scorer, text.lower(), scores, unsupported="review", language=detect_language(text)
+    )
+    assert judged.decision == "allow"

@@ -2,6 +2,10 @@
 
 from typing import Final
 
+from moderation.language import SUPPORTED_LANGUAGES
+
+__all__ = ["ATTRIBUTES", "SUPPORTED_LANGUAGES", "language_code"]
+
 #: Perspective attribute -> the label whose score answers it
 ATTRIBUTES: Final[dict[str, str]] = {
     "TOXICITY": "toxic",
@@ -11,9 +15,6 @@ ATTRIBUTES: Final[dict[str, str]] = {
     "INSULT": "insult",
     "IDENTITY_ATTACK": "identity_hate",
 }
-
-#: ISO 639-1 codes the model was trained for (Perspective's ``languages``)
-SUPPORTED_LANGUAGES: Final[tuple[str, ...]] = ("en",)
 
 
 def language_code(tag: str) -> str:

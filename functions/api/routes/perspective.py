@@ -23,6 +23,7 @@ from api.perspective.schemas import (
     TextEntry,
 )
 from api.perspective.spans import sentence_spans
+from moderation.model.language_id import detect_language
 from moderation.policies import POLICY_ID_RE
 from moderation.service import PredictOptions
 from moderation.settings import Settings
@@ -47,7 +48,8 @@ def _checked_text(comment: TextEntry, settings: Settings) -> str:
 
 
 def _checked_labels(attributes: dict[str, Any], languages: list[str]) -> dict[str, str]:
-    """Requested attribute -> label, after Perspective's own checks and words."""
+    """Requested attribute -> label, after Perspective's own checks and words. ``languages``
+    are those requested or, when none were, the one detected."""
     if not attributes:
         raise PerspectiveError("requestedAttributes must name at least one attribute.")
     unknown = [name for name in attributes if name not in ATTRIBUTES]
@@ -96,7 +98,13 @@ async def analyze(
     """Perspective's AnalyzeComment: a probability per requested attribute (and per sentence
     with ``spanAnnotations``); ``scoreThreshold`` leaves out the attributes below it."""
     text = _checked_text(payload.comment, settings)
-    labels = _checked_labels(payload.requestedAttributes, payload.languages)
+    # as at Perspective: without requested languages, the detected one must be supported
+    # (text too short or too mixed to tell is scored as English)
+    detected = detect_language(text)
+    if payload.languages or detected.supported:
+        labels = _checked_labels(payload.requestedAttributes, payload.languages)
+    else:
+        labels = _checked_labels(payload.requestedAttributes, [detected.code])
     key = (
         _analyze_key(text, payload.doNotStore, payload.clientToken) if payload.clientToken else None
     )
@@ -137,6 +145,11 @@ async def analyze(
     return AnalyzeCommentResponse(
         attributeScores=scores,
         languages=payload.languages or list(SUPPORTED_LANGUAGES),
+        detectedLanguages=None
+        if payload.languages
+        else [detected.code]
+        if detected.code in SUPPORTED_LANGUAGES
+        else list(SUPPORTED_LANGUAGES),
         clientToken=payload.clientToken,
     )
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from moderation.labels import LABELS, Decision, decide
+from moderation.language import DetectedLanguage
 
 if TYPE_CHECKING:  # the scorer imports nothing from here; avoid a run-time cycle
     from moderation.model.scorer import Scorer
@@ -74,9 +75,11 @@ class Judgement:
 
 #: Reasons name each rule that fired, in a form programs can read: ``label:<label>>=<t>``
 #: (flagged at threshold t), ``block:<label>>=<t>`` (blocks at t), ``identity_terms_only``,
-#: ``unsupported_script``; policies add ``block_term:"..."`` and the like.
+#: ``unsupported_script``, ``unsupported_language:<code>``; policies add ``block_term:"..."``
+#: and the like.
 IDENTITY_ONLY_REASON = "identity_terms_only"
 UNSUPPORTED_SCRIPT_REASON = "unsupported_script"
+UNSUPPORTED_LANGUAGE_REASON = "unsupported_language:{code}"
 
 
 def _threshold_reasons(
@@ -97,8 +100,9 @@ def judge(
     normalized: str,
     scores: np.ndarray,
     thresholds: np.ndarray | None = None,
-    other_script: Decision | None = None,
+    unsupported: Decision | None = None,
     block_at: dict[str, float] | None = None,
+    language: DetectedLanguage | None = None,
 ) -> Judgement:
     """The decision for a normalised comment and its scores, with reasons.
 
@@ -106,8 +110,9 @@ def judge(
     (``inf``: the label never blocks), as a community policy does. A flagged comment that
     names an identity is scored again with the identity terms masked; if nothing is flagged
     then, the flag rests on the identity terms and the decision is ``review``.
-    ``other_script`` (e.g. ``"review"``), when given, is the decision for a comment written
-    mostly outside the Latin script, which the model was not trained to judge.
+    ``unsupported`` (e.g. ``"review"``), when given, is the decision for a comment the
+    model was not trained to judge: written mostly outside the Latin script, or in a language
+    other than English (``language``, when detected with confidence).
     """
     review_at = scorer.thresholds if thresholds is None else thresholds
     block_at = scorer.metadata.block_thresholds if block_at is None else block_at
@@ -117,9 +122,12 @@ def judge(
         block_at,
     )
     reasons = _threshold_reasons(scores, review_at, block_at)
-    if other_script is not None and outside_training_script(normalized):
-        reasons.append(UNSUPPORTED_SCRIPT_REASON)
-        return Judgement(labels, other_script, reasons)
+    if unsupported is not None:
+        if outside_training_script(normalized):
+            return Judgement(labels, unsupported, [*reasons, UNSUPPORTED_SCRIPT_REASON])
+        if language is not None and not language.supported:
+            reason = UNSUPPORTED_LANGUAGE_REASON.format(code=language.code)
+            return Judgement(labels, unsupported, [*reasons, reason])
     if decision != "allow" and mentions_identity(normalized):
         masked = scorer.score_normalized(mask_identity_terms(normalized))
         if not (masked >= review_at).any():
