@@ -39,11 +39,21 @@ def table(fail_safe: dict[str, Any], threshold_rule: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: How far below today's figures each floor set is recorded: the full model's, and the
+#: smaller sample model's (which moves more between changes).
+RECORD_MARGINS = {"full": 0.05, "sample": 0.10}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, help="bundle folder (default: the latest)")
     parser.add_argument("--floors", default="full", choices=("full", "sample", "none"))
     parser.add_argument("--output", default="behaviour", help="results name in bench/results")
+    parser.add_argument(
+        "--record",
+        choices=tuple(RECORD_MARGINS),
+        help="write this floor set from the figures measured now (after a deliberate change)",
+    )
     args = parser.parse_args(argv)
     bundle_dir = args.bundle or latest_bundle()
     scorer = load_bundle(bundle_dir)
@@ -54,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     bias = behaviour.evaluate_bias(behaviour.read_bias_set(), scorer)
     comments = behaviour.issue_comments(scorer)
+    if args.record:
+        behaviour.record_floors(
+            args.record, behaviour.floors_below(fail_safe, bias, RECORD_MARGINS[args.record])
+        )
     failures = (
         []
         if args.floors == "none"

@@ -17,8 +17,10 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from moderation.labels import LABELS
+from moderation.model.language_id import detect_language
 from moderation.model.policy import Judgement, judge
 from moderation.model.scorer import Scorer
+from moderation.settings import Settings
 from moderation.text import normalize_text
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -71,14 +73,17 @@ def labels_pass(expected_labels: str, expected: str, flagged: list[str], decisio
 
 
 def scorer_decider(scorer: Scorer, fail_safe: bool = True) -> Decider:
-    """The decision for a raw comment: ``judge`` (the fail-safe policy) or the plain
-    threshold rule of ``Scorer.decide`` (``fail_safe=False``)."""
+    """The decision for a raw comment: ``judge`` as the API serves it with the default
+    settings (fail-safe rules, language routing to review), or the plain threshold rule of
+    ``Scorer.decide`` (``fail_safe=False``)."""
+    unsupported = Settings.model_fields["unsupported_language_decision"].default
 
     def decide(text: str) -> Judgement:
         normalized = normalize_text(text)
         scores = scorer.score_normalized(normalized)
         if fail_safe:
-            return judge(scorer, normalized, scores)
+            language = detect_language(text)
+            return judge(scorer, normalized, scores, unsupported=unsupported, language=language)
         labels, decision = scorer.decide(scores)
         return Judgement(labels, decision)  # type: ignore[arg-type]
 
@@ -202,6 +207,13 @@ def read_floors(model: str, path: Path = FLOORS_FILE) -> dict[str, Any]:
     """The floors recorded for ``model`` ("full": the full-data model, "sample": the model
     the tests train on the committed sample)."""
     return json.loads(path.read_text())[model]
+
+
+def record_floors(model: str, floors: dict[str, Any], path: Path = FLOORS_FILE) -> None:
+    """Replace the floor set of ``model`` in the floors file, keeping the other."""
+    recorded = json.loads(path.read_text())
+    recorded[model] = floors
+    path.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n")
 
 
 def check_floors(

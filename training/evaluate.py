@@ -125,7 +125,17 @@ def reference_distributions(
 
 
 def flat_metrics(prefix: str, report: dict[str, Any]) -> dict[str, float]:
-    """``{prefix}/toxic/roc_auc: ...`` style keys for a W&B summary."""
+    """``{prefix}/toxic/roc_auc: ...`` style keys for a W&B summary, from a ``metrics`` or a
+    ``masked_metrics`` report (``{prefix}/<source>/toxic/roc_auc``)."""
+    if "per_source" in report:
+        flat = {
+            f"{prefix}/{group}/{label}/roc_auc": auc
+            for group, aucs in [*report["per_source"].items(), ("pooled", report["pooled"])]
+            for label, auc in aucs.items()
+        }
+        if report["mean_pooled_roc_auc"] is not None:
+            flat[f"{prefix}/mean_pooled_roc_auc"] = report["mean_pooled_roc_auc"]
+        return flat
     flat = {
         f"{prefix}/mean_roc_auc": report["mean_roc_auc"],
         f"{prefix}/macro_f1": report["macro_f1"],

@@ -94,7 +94,8 @@ class PredictionPublic(BaseModel):
     reasons: list[str] = Field(
         description="each rule that fired: label:<label>>=<threshold>, "
         'block:<label>>=<threshold>, block_term:"...", review_term:"...", allow_term:"...", '
-        "identity_terms_only, unsupported_script, unsupported_language:<code>"
+        "identity_terms_only, negated_or_quoted, unsupported_script, "
+        "unsupported_language:<code>"
     )
     language: DetectedLanguage | None = Field(
         description="the comment's language as detected (code und: too short to tell); "

@@ -19,7 +19,8 @@ DECISIONS: Final[tuple[str, ...]] = ("allow", "review", "block")
 DECISION_RULE: Final[str] = (
     "block if any label's score >= its block threshold; otherwise review if any label's "
     "score >= its threshold; otherwise allow. Fail-safe: a flag that rests on identity terms "
-    "alone (nothing flagged once they are masked) is review, never block; a comment written "
+    "alone (nothing flagged once they are masked) is review, never block; so is a block that "
+    "rests on words inside quotes or a negation's scope; a comment written "
     "mostly outside the Latin script, or detected as a language other than English, gets "
     "UNSUPPORTED_LANGUAGE_DECISION (default review)"
 )

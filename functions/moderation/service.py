@@ -267,10 +267,12 @@ class ModerationService:
         idempotency_key: str | None = None,
         timings: Timings | None = None,
         admin: bool = False,
+        languages: list[DetectedLanguage] | None = None,
     ) -> list[Prediction]:
         """Score comments (cache first) under the caller's policy, log every one, and only
         then return them. Under a policy with allow terms the model scores the comment
-        without them, and the cache key is the hash of that text (what the model saw)."""
+        without them, and the cache key is the hash of that text (what the model saw).
+        ``languages``: each comment's, when the caller has detected them already."""
         started = time.perf_counter()
         timings = timings if timings is not None else Timings()
         scorer = self.model.get()
@@ -283,6 +285,8 @@ class ModerationService:
         hashes = [text_hash(n) for n in normalized]
         prepared = [policy.prepare(n) for n in normalized]
         model_texts = [text for _, text in prepared]
+        if languages is None:
+            languages = [detect_language(text) for text in texts]
         cache_keys = [
             f"{h if t is n else text_hash(t)}#{version}"
             for h, n, t in zip(hashes, normalized, model_texts, strict=True)
@@ -324,8 +328,7 @@ class ModerationService:
             first_seen.add(key)
             values = np.asarray(cached[key]) if key in cached else scored[key]
             found = prepared[i][0]
-            language = detect_language(texts[i])
-            judged = policy.judge(scorer, model_texts[i], values, found, review_at, language)
+            judged = policy.judge(scorer, model_texts[i], values, found, review_at, languages[i])
             created_at = _iso(now)
             records.append(
                 PredictionRecord(
@@ -339,7 +342,7 @@ class ModerationService:
                     labels=judged.labels,
                     decision=judged.decision,
                     reasons=judged.reasons,
-                    language=language,
+                    language=languages[i],
                     model_name=scorer.model_name,
                     model_version=version,
                     latency_ms=round((time.perf_counter() - started) * 1000, 3),

@@ -1,6 +1,7 @@
 """The fail-safe decision: reasons, and review (never block) when a flag rests on identity
 terms alone."""
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,6 +12,7 @@ from moderation.model.language_id import detect_language
 from moderation.model.policy import (
     judge,
     mask_identity_terms,
+    mask_negated_and_quoted,
     mentions_identity,
     outside_training_script,
 )
@@ -28,7 +30,7 @@ class WordScorer:
         self.metadata = SimpleNamespace(block_thresholds=BLOCK)
 
     def score_normalized(self, normalized: str) -> np.ndarray:
-        hit = any(word in normalized.split() for word in self.words)
+        hit = any(word in re.findall(r"\w+", normalized) for word in self.words)
         return np.array([0.95 if hit else 0.1] + [0.1] * (len(LABELS) - 1))
 
     def decide(self, scores: np.ndarray, thresholds: np.ndarray) -> tuple[list[str], str]:
@@ -110,3 +112,38 @@ def test_english_short_or_shouted_is_scored_as_english(text):
         scorer, text.lower(), scores, unsupported="review", language=detect_language(text)
     )
     assert judged.decision == "allow"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("i don't think you are an idiot at all", "i"),
+        ("saying 'all gays are disgusting' is hateful and wrong", "saying is hateful and wrong"),
+        ('he said "you are a moron" and got banned', "he said and got banned"),
+        ("you are not stupid, you are an idiot", "you are , you are an idiot"),  # clause ends
+        ("the gays' parade was fun", "the gays' parade was fun"),  # an apostrophe, not a quote
+    ],
+)
+def test_quotes_and_negation_scopes_are_masked(text, masked):
+    assert mask_negated_and_quoted(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["i would never call you an idiot", 'he wrote "you idiot" and was banned for it'],
+)
+def test_a_block_resting_on_negated_or_quoted_words_goes_to_review(text):
+    scorer = WordScorer({"idiot"})
+    judgement = judge(scorer, text, scorer.score_normalized(text))
+    assert judgement.decision == "review"
+    assert judgement.reasons == ["block:toxic>=0.90", "negated_or_quoted"]
+
+
+def test_an_insult_outside_the_negation_still_blocks():
+    scorer = WordScorer({"idiot"})
+    text = "you are not clever, you are an idiot"
+    assert judge(scorer, text, scorer.score_normalized(text)).decision == "block"
+
+
+def test_full_width_latin_is_read_as_latin():
+    assert detect_language("Ｓｈｕｔ ｕｐ， ｙｏｕ ｓｔｕｐｉｄ ｍｏｒｏｎ．").supported

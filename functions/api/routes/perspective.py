@@ -117,7 +117,14 @@ async def analyze(
         policy_lenient=True,
     )
     (prediction,) = await blocking(
-        request, service.predict, [text], options, caller.id, key, admin=caller.admin
+        request,
+        service.predict,
+        [text],
+        options,
+        caller.id,
+        key,
+        admin=caller.admin,
+        languages=[detected],
     )
     spans = sentence_spans(text) if payload.spanAnnotations else []
     span_scores = await blocking(request, service.score, [text[b:e] for b, e in spans])

@@ -6,6 +6,7 @@ process (about 40 ms) and answers in under 0.1 ms a comment.
 
 import importlib.util
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -39,8 +40,10 @@ def _identifier() -> "fasttext.FastText._FastText":
 
 def detect_language(text: str) -> DetectedLanguage:
     """The most likely language of a comment: ``und`` under ``MIN_WORDS`` words. The
-    identifier reads one lower-cased line (capitals make shouted English look foreign)."""
-    line = " ".join(text[: READ_CHARS * 2].lower().split())[:READ_CHARS]
+    identifier reads one lower-cased line (capitals make shouted English look foreign) in
+    NFKC form (full-width Latin letters are Latin)."""
+    folded = unicodedata.normalize("NFKC", text[: READ_CHARS * 2]).lower()
+    line = " ".join(folded.split())[:READ_CHARS]
     if len(_WORD.findall(line)) < MIN_WORDS:
         return DetectedLanguage(code=UNDETERMINED, confidence=0.0)
     labels, confidences = _identifier().predict(line, k=1)

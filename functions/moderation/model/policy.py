@@ -1,9 +1,17 @@
 """Decisions that fail safe: the allow/review/block rule plus the reasons behind it.
 
-``Scorer.decide`` applies the thresholds alone. ``judge`` adds one rule that needs the text:
-when a comment is flagged only because it names an identity (with the identity terms masked
-no label reaches its threshold), the decision is ``review``, never ``block``, so a neutral
-or proud mention of a group ("I am a proud gay muslim woman") is never removed unseen.
+``Scorer.decide`` applies the thresholds alone. ``judge`` adds rules that need the text, each
+turning an automatic decision into a human one, never the reverse:
+
+- when a comment is flagged only because it names an identity (with the identity terms
+  masked no label reaches its threshold), the decision is ``review``, never ``block``, so a
+  neutral or proud mention of a group ("I am a proud gay muslim woman") is never removed
+  unseen;
+- when a block rests on words inside quotes or a negation's scope (with those masked no
+  label reaches its block threshold), the decision is ``review``: counter-speech that quotes
+  hate ("saying 'all gays are disgusting' is wrong") and negated insults ("I don't think you
+  are an idiot") reach a moderator instead of being removed. A bag of n-grams cannot read
+  the frame; a human can.
 """
 
 import re
@@ -55,6 +63,23 @@ def outside_training_script(normalized: str, share: float = 0.5) -> bool:
     return letters > 0 and len(_LATIN_LETTER.findall(normalized)) < share * letters
 
 
+#: A negation cue and its scope: the words after it up to the end of the clause.
+_NEGATION_SCOPE = re.compile(
+    r"\b(?:not|never|no|nobody|nothing|neither|nor|hardly|cannot|"
+    r"(?:do|does|did|is|are|was|were|wo|would|could|should|ca|have|has|had|ai)n['’]?t)\b"
+    r"[^.!?;,:\n]*"
+)
+#: Text inside double quotes (straight or curly), or single quotes around 3+ characters
+#: (so the apostrophes of "don't" and "gays'" do not open a quote).
+_QUOTED = re.compile(r"\"[^\"]+\"|“[^”]+”|(?<!\w)['‘][^'‘’]{3,}['’](?!\w)")
+
+
+def mask_negated_and_quoted(normalized: str) -> str:
+    """The normalised comment without its quoted passages and negation scopes."""
+    without_quotes = _QUOTED.sub(" ", normalized)
+    return " ".join(_NEGATION_SCOPE.sub(" ", without_quotes).split())
+
+
 def mask_identity_terms(normalized: str) -> str:
     """The normalised comment with every identity term removed (spaces kept single)."""
     return " ".join(_IDENTITY_RE.sub(" ", normalized).split())
@@ -75,9 +100,10 @@ class Judgement:
 
 #: Reasons name each rule that fired, in a form programs can read: ``label:<label>>=<t>``
 #: (flagged at threshold t), ``block:<label>>=<t>`` (blocks at t), ``identity_terms_only``,
-#: ``unsupported_script``, ``unsupported_language:<code>``; policies add ``block_term:"..."``
-#: and the like.
+#: ``negated_or_quoted``, ``unsupported_script``, ``unsupported_language:<code>``; policies
+#: add ``block_term:"..."`` and the like.
 IDENTITY_ONLY_REASON = "identity_terms_only"
+NEGATED_OR_QUOTED_REASON = "negated_or_quoted"
 UNSUPPORTED_SCRIPT_REASON = "unsupported_script"
 UNSUPPORTED_LANGUAGE_REASON = "unsupported_language:{code}"
 
@@ -133,4 +159,17 @@ def judge(
         if not (masked >= review_at).any():
             reasons.append(IDENTITY_ONLY_REASON)
             return Judgement(labels, "review", reasons)
+    if decision == "block":
+        masked_text = mask_negated_and_quoted(normalized)
+        if masked_text != normalized and not _blocks(
+            scorer.score_normalized(masked_text), review_at, block_at
+        ):
+            return Judgement(labels, "review", [*reasons, NEGATED_OR_QUOTED_REASON])
     return Judgement(labels, decision, reasons)
+
+
+def _blocks(scores: np.ndarray, review_at: np.ndarray, block_at: dict[str, float]) -> bool:
+    return any(
+        score >= max(block_at[label], threshold)
+        for label, score, threshold in zip(LABELS, scores.tolist(), review_at.tolist(), strict=True)
+    )
