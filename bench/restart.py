@@ -229,7 +229,9 @@ def restart(run: MakeRun, answered: list[str], review_id: str, feedback_id: str)
     found = in_log(run.client, answered)
     queue_started = time.perf_counter()
     queue = httpx.get(
-        f"{run.api}/reviews", params={"status": "pending", "limit": 1}, timeout=120
+        f"{run.api}/reviews",
+        params={"status": "pending", "order": "oldest", "limit": 1},
+        timeout=120,
     ).json()
     queue_s = time.perf_counter() - queue_started
     feedback = httpx.post(
