@@ -23,6 +23,7 @@ from api.perspective.schemas import (
     TextEntry,
 )
 from api.perspective.spans import sentence_spans
+from moderation.language import DetectedLanguage
 from moderation.model.language_id import detect_language
 from moderation.policies import POLICY_ID_RE
 from moderation.service import PredictOptions
@@ -75,6 +76,12 @@ def _checked_labels(attributes: dict[str, Any], languages: list[str]) -> dict[st
             ],
         )
     return {name: ATTRIBUTES[name] for name in attributes}
+
+
+def _scored_as(detected: DetectedLanguage) -> list[str]:
+    """Perspective's ``detectedLanguages`` for a comment that passed the language check: the
+    language detected, or English for text too short or too mixed to tell."""
+    return [detected.code] if detected.code in SUPPORTED_LANGUAGES else [SUPPORTED_LANGUAGES[0]]
 
 
 def _analyze_key(text: str, do_not_store: bool, client_token: str) -> str:
@@ -152,11 +159,7 @@ async def analyze(
     return AnalyzeCommentResponse(
         attributeScores=scores,
         languages=payload.languages or list(SUPPORTED_LANGUAGES),
-        detectedLanguages=None
-        if payload.languages
-        else [detected.code]
-        if detected.code in SUPPORTED_LANGUAGES
-        else list(SUPPORTED_LANGUAGES),
+        detectedLanguages=None if payload.languages else _scored_as(detected),
         clientToken=payload.clientToken,
     )
 
