@@ -142,11 +142,7 @@ def judge(
     """
     review_at = scorer.thresholds if thresholds is None else thresholds
     block_at = scorer.metadata.block_thresholds if block_at is None else block_at
-    labels, decision = decide(
-        dict(zip(LABELS, scores.tolist(), strict=True)),
-        dict(zip(LABELS, review_at.tolist(), strict=True)),
-        block_at,
-    )
+    labels, decision = _decide(scores, review_at, block_at)
     reasons = _threshold_reasons(scores, review_at, block_at)
     if unsupported is not None:
         if outside_training_script(normalized):
@@ -161,15 +157,19 @@ def judge(
             return Judgement(labels, "review", reasons)
     if decision == "block":
         masked_text = mask_negated_and_quoted(normalized)
-        if masked_text != normalized and not _blocks(
-            scorer.score_normalized(masked_text), review_at, block_at
-        ):
-            return Judgement(labels, "review", [*reasons, NEGATED_OR_QUOTED_REASON])
+        if masked_text != normalized:
+            _, masked_decision = _decide(scorer.score_normalized(masked_text), review_at, block_at)
+            if masked_decision != "block":
+                return Judgement(labels, "review", [*reasons, NEGATED_OR_QUOTED_REASON])
     return Judgement(labels, decision, reasons)
 
 
-def _blocks(scores: np.ndarray, review_at: np.ndarray, block_at: dict[str, float]) -> bool:
-    return any(
-        score >= max(block_at[label], threshold)
-        for label, score, threshold in zip(LABELS, scores.tolist(), review_at.tolist(), strict=True)
+def _decide(
+    scores: np.ndarray, review_at: np.ndarray, block_at: dict[str, float]
+) -> tuple[list[str], Decision]:
+    """``decide`` (the one decision rule) on arrays in ``LABELS`` order."""
+    return decide(
+        dict(zip(LABELS, scores.tolist(), strict=True)),
+        dict(zip(LABELS, review_at.tolist(), strict=True)),
+        block_at,
     )
