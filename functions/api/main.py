@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from api import errors
 from api.middleware import RequestGuard
@@ -24,16 +24,22 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     routers = (
-        meta.router,
         predict.router,
+        perspective.router,
+        meta.router,
         predictions.router,
         feedback.router,
         reviews.router,
         policies.router,
-        perspective.router,
     )
+    # The modules' routes are included as one router, hot paths first: FastAPI matches each
+    # included router through a layer of its own per request, and seven of them measured
+    # 0.1-0.2 ms a request here (docs/performance.md). Each route already carries its
+    # module router's responses and dependencies.
+    api = APIRouter()
     for router in routers:
-        app.include_router(router)
+        api.routes.extend(router.routes)
+    app.include_router(api)
     app.add_middleware(RequestGuard, routes=[r for router in routers for r in router.routes])
     return app
 

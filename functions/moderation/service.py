@@ -401,6 +401,11 @@ class ModerationService:
             replayed.append(_prediction(item))
         return replayed
 
+    def detect_language(self, text: str) -> DetectedLanguage:
+        """A comment's language, for a caller that must check it before predicting (and then
+        hands it to ``predict``, which would otherwise detect it again)."""
+        return detect_language(text)
+
     def score(self, texts: list[str]) -> list[dict[str, float]]:
         """The six scores of each text, nothing logged: parts of a comment whose prediction
         is logged (Perspective's per-sentence span scores)."""

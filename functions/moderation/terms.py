@@ -141,6 +141,11 @@ class TermMatcher:
                 if term is not None:
                     self.by_skeleton.setdefault(term.skeleton, []).append(term)
         self.lengths = sorted({t.words for ts in self.by_skeleton.values() for t in ts})
+        #: the first word of each term of several words: only there can a run match
+        self.first_words = {
+            t.skeleton.split(" ", 1)[0] for ts in self.by_skeleton.values() for t in ts
+            if t.words > 1
+        }  # fmt: skip
         self._folds: dict[str, tuple[str, str]] = {}
 
     @cached_property
@@ -209,11 +214,14 @@ class TermMatcher:
         words = self._words(normalized)
         longer = [n for n in self.lengths if n > 1]
         for i, word in enumerate(words):
-            self._check([word], word.skeleton, found)
-            for n in longer:
-                if i + n <= len(words):
-                    run = words[i : i + n]
-                    self._check(run, " ".join(w.skeleton for w in run), found)
+            # most words match nothing: the dict and set lookups skip them cheaply
+            if word.skeleton in self.by_skeleton or "*" in word.folded:
+                self._check([word], word.skeleton, found)
+            if word.skeleton in self.first_words:
+                for n in longer:
+                    if i + n <= len(words):
+                        run = words[i : i + n]
+                        self._check(run, " ".join(w.skeleton for w in run), found)
             if i + 1 < len(words):
                 following = words[i + 1]
                 if following.gap_before in _JOINING_SEPARATORS or (

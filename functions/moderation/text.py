@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Zero-width and invisible formatting characters used to dodge filters ("id\u200biot").
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -126,6 +127,10 @@ def fold_case_and_space(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+# A request normalises the same comment more than once (input validation, the policy, the
+# cache key, the model): the last few results are kept. Strings cache their hash, so a hit
+# costs a dict lookup.
+@lru_cache(maxsize=256)
 def normalize_text(text: str) -> str:
     """Fold a comment into the form the model scores.
 

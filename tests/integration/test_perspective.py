@@ -4,6 +4,7 @@ shapes, same key handling, Google's error shape."""
 
 import pytest
 
+from api.perspective.schemas import AnalyzeCommentResponse
 from moderation.labels import LABELS
 
 ANALYZE = "/v1alpha1/comments:analyze?key=app-key"
@@ -82,7 +83,11 @@ def test_span_annotations_score_each_sentence(client, stack):
         "requestedAttributes": {"TOXICITY": {}, "INSULT": {}},
         "spanAnnotations": True,
     }
-    scores = client.post(ANALYZE, json=body).json()["attributeScores"]
+    answer = client.post(ANALYZE, json=body).json()
+    # the answer is exactly the documented shape (the route writes it as plain JSON)
+    documented = AnalyzeCommentResponse.model_validate(answer)
+    assert documented.model_dump(exclude_none=True) == answer
+    scores = answer["attributeScores"]
     for name in ("TOXICITY", "INSULT"):
         spans = scores[name]["spanScores"]
         # the documented spans: [0, 31) "What kind of idiot name is foo?", then the apology

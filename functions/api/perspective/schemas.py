@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ScoreType = Literal["PROBABILITY"]
+#: the one score type this service (like Perspective for these attributes) returns
+PROBABILITY: ScoreType = "PROBABILITY"
 
 
 class Message(BaseModel):
@@ -50,7 +52,7 @@ class AnalyzeCommentRequest(Message):
 
 class Score(BaseModel):
     value: float
-    type: ScoreType = "PROBABILITY"
+    type: ScoreType = PROBABILITY
 
 
 class SpanScore(BaseModel):

@@ -4,27 +4,25 @@ like ``POST /predict``; a suggested score is feedback on the prediction it refer
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, CallerIdentityDep, ServiceDep, SettingsDep, blocking
+from api.deps import ContextDep, blocking
 from api.errors import PerspectiveError
 from api.perspective.attributes import ATTRIBUTES, SUPPORTED_LANGUAGES, language_code
 from api.perspective.discovery import VERSION, discovery_document
 from api.perspective.schemas import (
+    PROBABILITY,
     AnalyzeCommentRequest,
     AnalyzeCommentResponse,
-    AttributeScores,
     GoogleErrorPublic,
-    Score,
-    SpanScore,
     SuggestCommentScoreRequest,
     SuggestCommentScoreResponse,
     TextEntry,
 )
 from api.perspective.spans import sentence_spans
 from moderation.language import DetectedLanguage
-from moderation.model.language_id import detect_language
 from moderation.policies import POLICY_ID_RE
 from moderation.service import PredictOptions
 from moderation.settings import Settings
@@ -98,16 +96,15 @@ def _analyze_key(text: str, do_not_store: bool, client_token: str) -> str:
 async def analyze(
     request: Request,
     payload: AnalyzeCommentRequest,
-    service: ServiceDep,
-    caller: CallerIdentityDep,
-    settings: SettingsDep,
-) -> AnalyzeCommentResponse:
+    context: ContextDep,
+) -> Response:
     """Perspective's AnalyzeComment: a probability per requested attribute (and per sentence
     with ``spanAnnotations``); ``scoreThreshold`` leaves out the attributes below it."""
+    service, settings, caller = context.service, context.settings, context.caller
     text = _checked_text(payload.comment, settings)
     # as at Perspective: without requested languages, the detected one must be supported
     # (text too short or too mixed to tell is scored as English)
-    detected = detect_language(text)
+    detected = service.detect_language(text)
     if payload.languages or detected.supported:
         labels = _checked_labels(payload.requestedAttributes, payload.languages)
     else:
@@ -135,20 +132,20 @@ async def analyze(
     )
     spans = sentence_spans(text) if payload.spanAnnotations else []
     span_scores = await blocking(request, service.score, [text[b:e] for b, e in spans])
-    scores: dict[str, AttributeScores] = {}
+    # plain dicts serialised once (AnalyzeCommentResponse documents the shape): a pydantic
+    # object per span and attribute cost more than the rest of the route (docs/performance.md)
+    scores: dict[str, dict[str, Any]] = {}
     for name, label in labels.items():
         value = prediction.scores[label]
         threshold = payload.requestedAttributes[name].scoreThreshold
         if threshold is not None and value < threshold:
             continue
-        scores[name] = AttributeScores(
-            summaryScore=Score(value=value),
-            spanScores=[
-                SpanScore(begin=begin, end=end, score=Score(value=values[label]))
+        scores[name] = {"summaryScore": {"value": value, "type": PROBABILITY}}
+        if spans:
+            scores[name]["spanScores"] = [
+                {"begin": begin, "end": end, "score": {"value": values[label], "type": PROBABILITY}}
                 for (begin, end), values in zip(spans, span_scores, strict=True)
             ]
-            or None,
-        )
     request.state.log = {
         "request_id": prediction.request_id,
         "decision": prediction.decision,
@@ -156,12 +153,15 @@ async def analyze(
         "model_version": prediction.model_version,
         "attributes": len(labels),
     }
-    return AnalyzeCommentResponse(
-        attributeScores=scores,
-        languages=payload.languages or list(SUPPORTED_LANGUAGES),
-        detectedLanguages=None if payload.languages else _scored_as(detected),
-        clientToken=payload.clientToken,
-    )
+    body: dict[str, Any] = {
+        "attributeScores": scores,
+        "languages": payload.languages or list(SUPPORTED_LANGUAGES),
+    }
+    if not payload.languages:
+        body["detectedLanguages"] = _scored_as(detected)
+    if payload.clientToken is not None:
+        body["clientToken"] = payload.clientToken
+    return Response(to_json(body), media_type="application/json")
 
 
 @router.post(
@@ -171,13 +171,12 @@ async def analyze(
 )
 async def suggest_score(
     payload: SuggestCommentScoreRequest,
-    service: ServiceDep,
-    caller: CallerDep,
-    settings: SettingsDep,
+    context: ContextDep,
 ) -> SuggestCommentScoreResponse:
     """Perspective's SuggestCommentScore: recorded as feedback on the analyzed prediction of
     the same comment and client token (or on a prediction logged now), counted in live
     accuracy."""
+    service, settings, caller = context.service, context.settings, context.caller.id
     text = _checked_text(payload.comment, settings)
     labels = _checked_labels(payload.attributeScores, payload.languages)
     suggested = {}

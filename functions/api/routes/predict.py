@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from api.deps import CallerIdentityDep, ServiceDep, SettingsDep, blocking
+from api.deps import ContextDep, blocking
 from api.errors import invalid_field
 from api.schemas import BatchCreate, BatchPublic, PolicyRef, PredictCreate, PredictionPublic
 from moderation.service import Prediction, PredictOptions
@@ -32,12 +32,11 @@ def _too_long(field: str, limit: int, unit: str) -> Exception:
 async def predict(
     request: Request,
     payload: PredictCreate,
-    service: ServiceDep,
-    caller: CallerIdentityDep,
-    settings: SettingsDep,
+    context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> PredictionPublic:
     """Score one comment, log it, and return scores, labels and the decision."""
+    service, settings, caller = context.service, context.settings, context.caller
     if len(payload.comment_text) > settings.max_comment_chars:
         raise _too_long("comment_text", settings.max_comment_chars, "characters")
     options = PredictOptions(
@@ -65,12 +64,11 @@ async def predict(
 async def predict_batch(
     request: Request,
     payload: BatchCreate,
-    service: ServiceDep,
-    caller: CallerIdentityDep,
-    settings: SettingsDep,
+    context: ContextDep,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchPublic:
     """Score up to MAX_BATCH comments; one result per input, in input order, each logged."""
+    service, settings, caller = context.service, context.settings, context.caller
     if not payload.comments:
         raise invalid_field(("body", "comments"), "must hold at least 1 comment", "too_short")
     if len(payload.comments) > settings.max_batch:

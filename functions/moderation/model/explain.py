@@ -47,18 +47,31 @@ def _sub_with_bounds(
     return "".join(pieces), out
 
 
+#: an ASCII run (folded in one go: lower case, whitespace to a space) or one other character
+_ASCII_RUN_OR_CHAR = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]", re.DOTALL)
+_ASCII_SPACES = str.maketrans({chr(c): " " for c in range(128) if chr(c).isspace()})
+
+
 def fold_with_offsets(text: str) -> tuple[str, Bounds]:
     """``text`` folded as ``normalize_text`` folds it (case and Unicode character by
-    character, then the obfuscation folds), and each folded character's original slice."""
+    character, then the obfuscation folds), and each folded character's original slice.
+    ASCII characters fold one to one, so a run of them is folded at once."""
     pieces: list[str] = []
     bounds: Bounds = []
-    for position, char in enumerate(text):
-        piece = fold_case_and_space(char) if not char.isspace() else " "
+    for run in _ASCII_RUN_OR_CHAR.finditer(text):
+        start, end = run.span()
+        piece = run.group()
+        if piece.isascii():
+            pieces.append(piece.lower().translate(_ASCII_SPACES))
+            bounds.extend([(i, i + 1) for i in range(start, end)])
+            continue
+        piece = fold_case_and_space(piece) if not piece.isspace() else " "
         pieces.append(piece)
-        bounds.extend([(position, position + 1)] * len(piece))
+        bounds.extend([(start, end)] * len(piece))
     folded = "".join(pieces)
     for fold in OBFUSCATION_FOLDS:
-        folded, bounds = _sub_with_bounds(fold.pattern, fold.replacement, folded, bounds)
+        if fold.hint is None or fold.hint.search(folded) is not None:
+            folded, bounds = _sub_with_bounds(fold.pattern, fold.replacement, folded, bounds)
     return folded, bounds
 
 
