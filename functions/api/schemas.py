@@ -16,7 +16,7 @@ from moderation.language import DetectedLanguage
 from moderation.model.explain import Explanation
 from moderation.policies import POLICY_ID_PATTERN
 from moderation.records import TermMatchRecord
-from moderation.text import normalize_text
+from moderation.text import is_blank
 
 Scores = dict[Label, float]
 PolicyId = Annotated[str, StringConstraints(pattern=POLICY_ID_PATTERN)]
@@ -52,13 +52,8 @@ class PredictOptionsBase(Strict):
     )
 
 
-def _blank(value: str) -> bool:
-    """Nothing left for the model: empty, whitespace, or only invisible characters."""
-    return not normalize_text(value)
-
-
 def _check_text(value: str) -> str:
-    if _blank(value):
+    if is_blank(value):
         raise ValueError("must not be empty or whitespace only")
     return value
 
@@ -76,7 +71,7 @@ class BatchCreate(PredictOptionsBase):
     @classmethod
     def _each_not_blank(cls, values: list[str]) -> list[str]:
         for index, value in enumerate(values):
-            if _blank(value):
+            if is_blank(value):
                 raise ValueError(f"comments[{index}] must not be empty or whitespace only")
         return values
 

@@ -153,6 +153,13 @@ def normalize_text(text: str) -> str:
     return text
 
 
+def is_blank(text: str) -> bool:
+    """Whether nothing of ``text`` reaches the model (``normalize_text`` gives ""): empty,
+    whitespace or invisible characters only. The obfuscation folds never empty a text, so
+    the Unicode folding alone tells, at a fraction of the cost."""
+    return not fold_case_and_space(text)
+
+
 def text_hash(normalized: str) -> str:
     """Hex sha256 of an already normalised comment: the cache key and the logged input hash."""
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()

@@ -1,6 +1,8 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from moderation.text import comment_hash, normalize_text, word_ngrams
+from moderation.text import comment_hash, is_blank, normalize_text, word_ngrams
 
 
 def test_case_spacing_and_invisible_characters_fold_to_one_hash():
@@ -37,3 +39,20 @@ def test_word_ngrams_match_scikit_learn_word_analyzer(ngram_range):
     text = "you are a total idiot, you know it"
     analyzer = CountVectorizer(ngram_range=ngram_range, lowercase=False).build_analyzer()
     assert word_ngrams(text, ngram_range) == analyzer(text)
+
+
+# spaces, invisibles, separators, leet, marks, look-alikes, compatibility forms, surrogates
+_TRICKY = " \t\n\u00a0\u2003\u3000\u200b\u2060\ufeff\u00ad.-_*!|@$013aAь\u0301\u00a8\ufe4d\ud800"
+
+
+@pytest.mark.parametrize(
+    "text", ["", " ", "\u200b", " \u200b\u2060 \n", "\u00a8", ". . .", "\ud800"]
+)
+def test_blank_means_nothing_reaches_the_model(text):
+    assert is_blank(text) == (normalize_text(text) == "")
+
+
+@given(st.text(alphabet=_TRICKY, max_size=12))
+def test_blank_agrees_with_normalisation_on_any_mix_of_tricky_characters(text):
+    # input validation answers "empty" exactly when the model would see nothing
+    assert is_blank(text) == (normalize_text(text) == "")

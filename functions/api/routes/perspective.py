@@ -26,7 +26,7 @@ from moderation.language import DetectedLanguage
 from moderation.policies import POLICY_ID_RE
 from moderation.service import PredictOptions
 from moderation.settings import Settings
-from moderation.text import normalize_text, text_hash
+from moderation.text import is_blank, normalize_text, text_hash
 
 # Every failure on these paths is Google's shape; validation failures are 400, as at Google.
 router = APIRouter(
@@ -37,7 +37,7 @@ router = APIRouter(
 
 
 def _checked_text(comment: TextEntry, settings: Settings) -> str:
-    if not normalize_text(comment.text):
+    if is_blank(comment.text):
         raise PerspectiveError("Comment must be non-empty.")
     if len(comment.text) > settings.max_comment_chars:
         raise PerspectiveError(
