@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQS := $(filter-out requirements/sam.txt,$(wildcard requirements/*.txt)) pyproject.toml
+REQS := $(filter-out requirements/sam.txt,$(wildcard requirements/*.txt)) functions/requirements.txt pyproject.toml
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 # sam reads these; nothing here talks to AWS

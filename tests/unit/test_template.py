@@ -1,12 +1,14 @@
 """template.yaml keeps its promises: the schema, the stream mapping, least privilege."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from local.resources import load_template
 
 RESOURCES = load_template()["Resources"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def statements(function: str) -> list[dict]:
@@ -340,3 +342,21 @@ def test_policies_table_keeps_history_and_the_api_can_only_add_to_it():
     assert sorted(grant["Action"]) == sorted(
         ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"]
     )
+
+
+def test_every_function_is_built_by_the_makefile_that_ships_bytecode():
+    # SAM's bundled Python builder ships no bytecode, and Lambda's code folder is read-only:
+    # without it every cold start compiles every module (docs/deploy.md#packaging)
+    functions = {
+        name: resource
+        for name, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert len(functions) >= 7
+    assert all(f.get("Metadata", {}).get("BuildMethod") == "makefile" for f in functions.values())
+    makefile = (REPO / "functions" / "Makefile").read_text()
+    assert "build-%:" in makefile  # one rule serves every function's build-<LogicalId>
+    assert "compileall" in makefile and "--invalidation-mode unchecked-hash" in makefile
+    # sam build copies functions/ alone: the pins it installs must live there
+    pins = (REPO / "functions" / "requirements.txt").read_text().splitlines()
+    assert not [line for line in pins if line.startswith("-r")]
