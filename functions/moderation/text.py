@@ -127,8 +127,8 @@ def fold_case_and_space(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-# A request normalises the same comment more than once (input validation, the policy, the
-# cache key, the model): the last few results are kept. Strings cache their hash, so a hit
+# A request may normalise the same comment more than once (Perspective's client-token key,
+# the service, the scorer): the last few results are kept. Strings cache their hash, so a hit
 # costs a dict lookup.
 @lru_cache(maxsize=256)
 def normalize_text(text: str) -> str:
