@@ -10,7 +10,8 @@ takes them), in one run on this machine, three scorers are measured by the same 
   object training fits and bench/model.py times). Training saves only the lean bundle, not the
   pipeline, and retraining takes minutes and 4 GB, so the pipeline is rebuilt from the bundle:
   the two TfidfVectorizers get the bundle's vocabularies and IDF, and the NB scaling, weights
-  and Platt calibration are the bundle's folded matrix (ratio 1, identity calibration). It
+  and Platt calibration are the bundle's folded matrix (ratio 1, identity calibration); the
+  stacked word-vector model gets the bundle's folded layers (``_folded_vector_model``). It
   computes exactly what the trained pipeline computes (parity is checked below), and it is
   pickled with joblib as one would ship it, without ``stop_words_`` as scikit-learn advises:
   if anything, kinder to scikit-learn than pickling the fitted object as trained;
@@ -106,8 +107,44 @@ def rebuild_sklearn_pipeline(bundle_dir: Path, target: Path) -> dict:
     pipeline.weights = [coef[:, j].astype(np.float64) for j in range(len(LABELS))]
     pipeline.intercepts = intercept.astype(np.float64)
     pipeline.calibration = np.tile([1.0, 0.0], (len(LABELS), 1))
+    if metadata.features.word_vectors:
+        pipeline.vector_model, pipeline.blend = _folded_vector_model(bundle_dir, hp)
     joblib.dump(pipeline, target)
     return {"pickle_mb": round(target.stat().st_size / 1e6, 2)}
+
+
+def _folded_vector_model(bundle_dir: Path, hp) -> tuple:
+    """The stacked word-vector model as training fits it, from the bundle's folded layers:
+    standardisation already in the first layer (mean 0, scale 1), each label's hidden units
+    as one network, the blend weight and calibration in the output layer (blend 1)."""
+    from types import SimpleNamespace
+
+    from training.model import WordVectorModel
+    from training.word_vectors import WordVectors
+
+    with np.load(bundle_dir / ARRAYS_FILE, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files if name.startswith("vector_")}
+    vectors = WordVectors(
+        words=arrays["vector_words"].tobytes().decode("utf-8").split("\n"),
+        rows=arrays["vector_rows"],
+        table=arrays["vector_table"],
+    )
+    model = WordVectorModel(vectors, hp)
+    width = arrays["vector_hidden_weights"].shape[0]
+    model.mean, model.scale = np.zeros(width), np.ones(width)
+    output = arrays["vector_output_weights"]
+    model.networks = []
+    for j in range(len(LABELS)):
+        units = np.flatnonzero(output[:, j])
+        model.networks.append(
+            SimpleNamespace(
+                coefs_=[arrays["vector_hidden_weights"][:, units], output[units, j : j + 1]],
+                intercepts_=[arrays["vector_hidden_bias"][units], np.zeros(1)],
+            )
+            if units.size
+            else None
+        )
+    return model, np.ones(len(LABELS))
 
 
 def ensure_peer_venv() -> Path:

@@ -1,5 +1,6 @@
 """Metrics, threshold choice and reference distributions. Pure functions over arrays."""
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,75 @@ def masked_metrics(
         "pooled": pooled,
         "mean_pooled_roc_auc": float(np.mean(list(pooled.values()))) if pooled else None,
     }
+
+
+#: Candidate weights of the stacked model's logit, on the scale of the calibrated n-gram logit.
+BLEND_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+
+def choose_blend(
+    targets: np.ndarray,
+    logits: np.ndarray,
+    vector_logits: np.ndarray,
+    extra_targets: np.ndarray,
+    extra_logits: np.ndarray,
+    extra_vector_logits: np.ndarray,
+    extra_sources: np.ndarray,
+) -> tuple[np.ndarray, dict[str, list[dict[str, float | None]]]]:
+    """Per label, the weight ``w`` (from ``BLEND_GRID``) of ``logits + w * vector_logits``
+    (``logits`` calibrated), chosen on validation by the rule the extra sources' row weights
+    follow (docs/model-card.md): the mean Jigsaw validation ROC-AUC over the six labels must
+    not fall below the n-gram model's alone, and within that, the best gain on the extra
+    sources. A label is judged on the extra sources whose validation rows hold both of its
+    classes (the mean of their ROC-AUCs); the weights of those labels are searched together,
+    maximising the sum of their extra ROC-AUCs. A label no extra source can judge takes the
+    weight with its best Jigsaw validation ROC-AUC. Ties go to the smaller weights.
+
+    Returns the weights and, per label, each candidate's Jigsaw validation ROC-AUC and mean
+    extra-source ROC-AUC (None where no extra source judges the label), for the record."""
+    sources = sorted(set(extra_sources.tolist()))
+    jigsaw = np.zeros((len(LABELS), len(BLEND_GRID)))
+    extra: dict[int, list[float]] = {}
+    for j in range(len(LABELS)):
+        for g, weight in enumerate(BLEND_GRID):
+            scores = logits[:, j] + weight * vector_logits[:, j]
+            jigsaw[j, g] = _safe_auc(targets[:, j], scores) or 0.0
+            blended = extra_logits[:, j] + weight * extra_vector_logits[:, j]
+            per_source = [
+                auc
+                for source in sources
+                if (known := (extra_sources == source) & ~np.isnan(extra_targets[:, j])).any()
+                and (auc := _safe_auc(extra_targets[known, j], blended[known])) is not None
+            ]
+            if per_source:
+                extra.setdefault(j, []).append(float(np.mean(per_source)))
+    choice = [int(np.argmax(jigsaw[j])) for j in range(len(LABELS))]  # first best: smallest
+    judged = sorted(extra)
+    floor = jigsaw[:, 0].sum()
+    best: tuple[float, float] | None = None
+    for combination in itertools.product(range(len(BLEND_GRID)), repeat=len(judged)):
+        trial = list(choice)
+        for j, g in zip(judged, combination, strict=True):
+            trial[j] = g
+        if jigsaw[np.arange(len(LABELS)), trial].sum() < floor - 1e-12:
+            continue
+        score = (sum(extra[j][g] for j, g in zip(judged, combination, strict=True)),
+                 -sum(BLEND_GRID[g] for g in combination))  # fmt: skip
+        if best is None or score > best:
+            best, chosen = score, trial
+    weights = np.array([BLEND_GRID[g] for g in (chosen if best is not None else [0] * 6)])
+    grid = {
+        label: [
+            {
+                "weight": weight,
+                "jigsaw_roc_auc": round(float(jigsaw[j, g]), 5),
+                "extra_roc_auc": round(extra[j][g], 5) if j in extra else None,
+            }
+            for g, weight in enumerate(BLEND_GRID)
+        ]
+        for j, label in enumerate(LABELS)
+    }
+    return weights, grid
 
 
 def reference_distributions(

@@ -16,7 +16,9 @@ from moderation.model.bundle import BundleMetadata, FeatureSpec, load_bundle, sa
 from moderation.settings import get_settings
 from moderation.text import normalize_text
 from training import data, evaluate, tracking
-from training.model import Hyperparameters, ToxicityPipeline
+from training.model import Hyperparameters, ToxicityPipeline, WordVectorModel
+from training.word_vectors import SOURCE as VECTORS_SOURCE
+from training.word_vectors import read_word_vectors
 
 logger = logging.getLogger("training")
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -91,7 +93,7 @@ def train(
     track: bool = True,
     extra_dir: Path | None = None,
 ) -> TrainResult:
-    step = Steps(9)
+    step = Steps(10)
     step(f"reading {data_dir}")
     training = data.load_train(data_dir)
     frame = training.frame
@@ -143,7 +145,17 @@ def train(
     step(f"calibrating on {int(real_rate.sum())} real-rate validation rows")
     logits = pipeline.decision_function(val_features)
     pipeline.calibrate(logits[real_rate], targets[val_rows][real_rate])
-    val_proba = pipeline.predict_proba_features(val_features)
+    val_vectors, blend, blend_grid = None, np.zeros(len(LABELS)), None
+    if hp.word_vectors:
+        step("fitting the stacked word-vector model and choosing its blend on validation")
+        val_vectors, blend, blend_grid = _stack_word_vectors(
+            pipeline, texts, targets, train_rows, val_rows, val_features, extra_set
+        )
+        logits = pipeline.decision_function(val_features, val_vectors)
+        pipeline.calibrate(logits[real_rate], targets[val_rows][real_rate])
+    else:
+        step("no stacked word-vector model (--no-word-vectors)")
+    val_proba = pipeline.predict_proba_features(val_features, val_vectors)
     review, block = evaluate.choose_thresholds(targets[val_rows][real_rate], val_proba[real_rate])
     step("evaluating on validation")
     report: dict[str, Any] = {
@@ -152,6 +164,8 @@ def train(
             targets[val_rows][real_rate], val_proba[real_rate], review
         ),
     }
+    if blend_grid is not None:
+        report["stacked_blend_candidates"] = blend_grid
     if extra_set.validation_texts:
         extra_proba = pipeline.predict_proba(extra_set.validation_texts)
         report["validation_extra"] = evaluate.masked_metrics(
@@ -177,6 +191,8 @@ def train(
             n_word=len(words),
             n_char=len(chars),
             char_table_bits=bits,
+            word_vectors=VECTORS_SOURCE if pipeline.vector_model else None,
+            vector_hidden=hp.vector_hidden if pipeline.vector_model else 0,
         ),
         hyperparameters={**hp.as_dict(), "seed": seed, "validation_fraction": validation_fraction},
         metrics=report,
@@ -184,6 +200,8 @@ def train(
             "files": [vars(f) for f in files],
             "calibration": training.unbiased_source,
             "uncalibrated_labels": pipeline.uncalibrated,
+            # on the calibrated n-gram logit's scale, as chosen (docs/model-card.md)
+            "stacked_blend": dict(zip(LABELS, blend.tolist(), strict=True)),
         },
         git_commit=config["git_commit"],
         git_dirty=config["git_dirty"],
@@ -207,8 +225,9 @@ def train(
         step("logging metrics and the bundle artifact to W&B")
         flat: dict[str, Any] = {}
         for name, values in report.items():
-            if isinstance(values, dict):
+            if isinstance(values, dict) and name != "stacked_blend_candidates":
                 flat |= evaluate.flat_metrics(name, values)
+        flat |= {f"stacked_blend/{label}": w for label, w in zip(LABELS, blend, strict=True)}
         run.summary.update({**flat, "bundle_sha256": sha, "parity_max_abs_diff": gap})
         tracking.log_model_artifact(
             run, bundle_dir, "toxic-comment-bundle", {"bundle_sha256": sha, "metrics": report}
@@ -219,6 +238,52 @@ def train(
         step("tracking disabled")
     logger.info("bundle %s (sha256 %s)", bundle_dir, sha[:12])
     return TrainResult(bundle_dir, sha, report, run_dir, pipeline)
+
+
+def _stack_word_vectors(
+    pipeline: ToxicityPipeline,
+    texts: list[str],
+    targets: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    val_features: Any,
+    extra_set: ExtraSet,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Fit the word-vector model on the n-gram model's training rows (the extra sources at
+    ``vector_extra_weight`` where the n-gram model uses them at all), choose each label's
+    blend weight on validation (``evaluate.choose_blend``) and set it on the pipeline, whose
+    n-gram part is calibrated. Returns the validation rows' vector features, the weights (on
+    the calibrated n-gram logit's scale) and the candidates' validation figures."""
+    hp = pipeline.hp
+    model = WordVectorModel(read_word_vectors(), hp)
+    extra_weights = extra_set.train_weights(hp.extra_weights)
+    model.fit(
+        model.features([texts[i] for i in train_rows] + extra_set.train_texts),
+        np.vstack([targets[train_rows].astype(np.float64), extra_set.train_targets]),
+        np.concatenate(
+            [np.ones(len(train_rows)), np.where(extra_weights > 0, hp.vector_extra_weight, 0.0)]
+        ),
+    )
+    val_vectors = model.features([texts[i] for i in val_rows])
+    slope, shift = pipeline.calibration[:, 0], pipeline.calibration[:, 1]
+    extra_logits = extra_vector_logits = np.empty((0, len(LABELS)))
+    if extra_set.validation_texts:
+        extra_features = pipeline.transform(extra_set.validation_texts)
+        extra_logits = pipeline.decision_function(extra_features) * slope + shift
+        extra_vector_logits = model.logits(model.features(extra_set.validation_texts))
+    weights, grid = evaluate.choose_blend(
+        targets[val_rows].astype(np.float64),
+        pipeline.decision_function(val_features) * slope + shift,
+        model.logits(val_vectors),
+        extra_set.validation_targets,
+        extra_logits,
+        extra_vector_logits,
+        extra_set.validation_sources,
+    )
+    pipeline.vector_model = model
+    pipeline.blend = weights / slope  # on the uncalibrated n-gram logit's scale
+    logger.info("stacked blend weights: %s", dict(zip(LABELS, weights.tolist(), strict=True)))
+    return val_vectors, weights, grid
 
 
 def summary_table(report: dict[str, Any]) -> str:
@@ -258,6 +323,9 @@ def main(
     naive_bayes: Annotated[bool, typer.Option(help="NB log-count-ratio features")] = True,
     word_max_features: Annotated[int, typer.Option()] = Hyperparameters.word_max_features,
     char_max_features: Annotated[int, typer.Option()] = Hyperparameters.char_max_features,
+    word_vectors: Annotated[
+        bool, typer.Option(help="stack the word-vector model on the n-gram model")
+    ] = Hyperparameters.word_vectors,
     track: Annotated[bool, typer.Option(help="track the run in W&B")] = True,
     extra_dir: Annotated[
         Path | None,
@@ -277,6 +345,7 @@ def main(
         naive_bayes=naive_bayes,
         word_max_features=word_max_features,
         char_max_features=char_max_features,
+        word_vectors=word_vectors,
         **(
             {"extra_weights": dict.fromkeys(data.EXTRA_SOURCES, extra_weight)}
             if extra_weight is not None

@@ -172,7 +172,12 @@ def comment_hash(text: str) -> str:
 
 def word_ngrams(normalized: str, ngram_range: tuple[int, int] = (1, 2)) -> list[str]:
     """Word n-grams, exactly as scikit-learn's word analyzer with this ``ngram_range``."""
-    tokens = WORD_RE.findall(normalized)
+    return token_ngrams(WORD_RE.findall(normalized), ngram_range)
+
+
+def token_ngrams(tokens: list[str], ngram_range: tuple[int, int] = (1, 2)) -> list[str]:
+    """``word_ngrams`` of a comment already split by ``WORD_RE`` (the scorer splits once for
+    its n-grams and its word vectors)."""
     low, high = ngram_range
     grams = list(tokens) if low == 1 else []
     if low <= 2 <= high:  # the common case, kept on the fast path (zip, no slicing)

@@ -1,7 +1,8 @@
 """The model bundle's file format: a folder of plain files with a sha256 manifest.
 
 Serving never imports scikit-learn or scipy: training folds the TF-IDF weights, the linear
-model, any Naive-Bayes feature scaling and the calibration into one weight matrix, which
+model, any Naive-Bayes feature scaling and the calibration into one weight matrix, and the
+stacked word-vector model into its vector table and two small layers, which
 ``moderation.model.scorer.Scorer`` evaluates with numpy alone.
 """
 
@@ -33,6 +34,9 @@ class FeatureSpec(BaseModel):
     n_word: int
     n_char: int
     char_table_bits: int
+    # the stacked word-vector model (its arrays are ``vector_*``), absent in older bundles
+    word_vectors: str | None = None
+    vector_hidden: int = 0
 
 
 class ReferenceDistributions(BaseModel):

@@ -6,6 +6,8 @@ times faster than a dict of n-gram strings on long comments). Word n-grams are f
 dict serves them.
 """
 
+import math
+
 import numpy as np
 
 _BASE = np.uint64(0x100000001B3)
@@ -124,3 +126,21 @@ def lookup_keys_indexed(
     if len(results) == 1:
         return found[0], results[0]
     return np.concatenate(found), np.concatenate(results)
+
+
+#: The stacked model reads a comment's first this many words: 96% of comments are shorter,
+#: and the longest would otherwise cost it ten times a typical one's time.
+WORD_VECTOR_TOKENS = 256
+
+
+def word_vector_features(tokens: list[str], index: dict[str, int], table: np.ndarray) -> np.ndarray:
+    """The stacked model's input for one comment: the mean of the vectors (``table`` rows,
+    float32) of its known words among the first ``WORD_VECTOR_TOKENS``, and log(1 + how many
+    were known); all zeros when none is. Training and serving both call this, so their
+    inputs are identical."""
+    rows = [row for row in map(index.get, tokens[:WORD_VECTOR_TOKENS]) if row is not None]
+    features = np.zeros(table.shape[1] + 1)
+    if rows:
+        features[:-1] = table[rows].mean(axis=0)
+        features[-1] = math.log1p(len(rows))
+    return features

@@ -14,15 +14,52 @@ from moderation.model.features import (
     char_ngram_keys_many,
     lookup_keys,
     lookup_keys_indexed,
+    word_vector_features,
 )
-from moderation.text import normalize_text, word_ngrams
+from moderation.text import WORD_RE, normalize_text, token_ngrams
 
 if TYPE_CHECKING:  # the bundle module builds scorers; a run-time import would be circular
     from moderation.model.bundle import BundleMetadata
 
 
+class StackedVectors:
+    """The stacked word-vector model's share of each label's logit: the comment's mean word
+    vector through one hidden layer per label (ReLU), already weighted and calibrated for
+    the sum by training (its output bias sits in the scorer's intercept)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            words = arrays["vector_words"].tobytes().decode("utf-8").split("\n")
+            rows = arrays["vector_rows"].tolist()
+            table = arrays["vector_table"]
+            self._hidden_weights = arrays["vector_hidden_weights"]
+            self._hidden_bias = arrays["vector_hidden_bias"]
+            self._output_weights = arrays["vector_output_weights"]
+        except (KeyError, UnicodeDecodeError) as exc:
+            raise BundleError(f"bundle's word-vector model is incomplete ({exc})") from None
+        units = self._hidden_bias.shape[0]
+        if (
+            len(words) != len(rows)
+            or max(rows, default=0) >= table.shape[0]
+            or self._hidden_weights.shape != (table.shape[1] + 1, units)
+            or self._output_weights.shape != (units, len(LABELS))
+        ):
+            raise BundleError("bundle's word-vector arrays do not fit together")
+        self._index = dict(zip(words, rows, strict=True))
+        self._table = table.astype(np.float32)  # stored as float16
+
+    def features(self, tokens: list[str]) -> np.ndarray:
+        return word_vector_features(tokens, self._index, self._table)
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """Logit shares for one comment's features or a matrix of them, one row each."""
+        hidden = np.maximum(features @ self._hidden_weights + self._hidden_bias, 0.0)
+        return hidden @ self._output_weights
+
+
 class Scorer:
-    """Scores comments with numpy alone; the same maths as the training pipeline."""
+    """Scores comments with numpy alone; the same maths as the training pipeline. The
+    explanations name n-grams only: the stacked model's share is not broken down."""
 
     def __init__(
         self,
@@ -52,6 +89,7 @@ class Scorer:
         self._char_vocabulary_text = char_vocabulary_text
         self._bits = spec.char_table_bits
         self.thresholds = np.array([metadata.thresholds[label] for label in LABELS])
+        self._vectors = StackedVectors(arrays) if spec.word_vectors else None
 
     @property
     def model_name(self) -> str:
@@ -70,14 +108,17 @@ class Scorer:
         values = (np.log(counts) + 1.0) * self._idf[unique]
         return unique, values / math.sqrt(float(values @ values))
 
-    def _word_ids(self, normalized: str) -> list[int]:
+    def _word_ids(self, tokens: list[str]) -> list[int]:
         """Vocabulary positions of the comment's word n-grams (unknown ones dropped)."""
         get = self._word_index.get
-        return [i for i in map(get, word_ngrams(normalized, self._word_range)) if i is not None]
+        return [i for i in map(get, token_ngrams(tokens, self._word_range)) if i is not None]
 
-    def features(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
-        """Feature ids and TF-IDF values of a normalised comment."""
-        word_ids = self._word_ids(normalized)
+    def features(
+        self, normalized: str, tokens: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Feature ids and TF-IDF values of a normalised comment (``tokens``: its words by
+        ``WORD_RE``, when the caller has them)."""
+        word_ids = self._word_ids(WORD_RE.findall(normalized) if tokens is None else tokens)
         keys = char_ngram_keys(normalized, self._char_min, self._char_max)
         char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
         w_idx, w_val = self._block(np.asarray(word_ids, dtype=np.int64), 0)
@@ -86,8 +127,11 @@ class Scorer:
 
     def score_normalized(self, normalized: str) -> np.ndarray:
         """Probabilities of the six labels for an already normalised comment."""
-        idx, values = self.features(normalized)
+        tokens = WORD_RE.findall(normalized)
+        idx, values = self.features(normalized, tokens)
         logits = values @ self._coef[idx] + self._intercept
+        if self._vectors is not None:
+            logits += self._vectors.logits(self._vectors.features(tokens))
         return 1.0 / (1.0 + np.exp(-logits))
 
     def score(self, text: str) -> np.ndarray:
@@ -105,8 +149,9 @@ class Scorer:
             return np.empty((0, len(LABELS)))
         word_docs: list[int] = []
         word_ids: list[int] = []
-        for doc, text in enumerate(normalized):
-            ids = self._word_ids(text)
+        tokens = [WORD_RE.findall(text) for text in normalized]
+        for doc, words in enumerate(tokens):
+            ids = self._word_ids(words)
             word_ids += ids
             word_docs += [doc] * len(ids)
         keys, key_docs = char_ngram_keys_many(normalized, self._char_min, self._char_max)
@@ -127,7 +172,11 @@ class Scorer:
                 for j in range(weights.shape[1])
             ]
         )
-        return 1.0 / (1.0 + np.exp(-(logits + self._intercept)))
+        logits += self._intercept
+        if self._vectors is not None:
+            features = np.array([self._vectors.features(words) for words in tokens])
+            logits += self._vectors.logits(features)
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def _block_many(
         self, docs: np.ndarray, ids: np.ndarray, offset: int, n_docs: int
