@@ -9,6 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements/ requirements/
+# requirements/lambda.txt reads the functions' pins from functions/requirements.txt
+COPY functions/requirements.txt functions/requirements.txt
 RUN pip install -r requirements/local-stack.txt
 COPY pyproject.toml template.yaml ./
 COPY functions functions

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
+from api import snapstart  # noqa: F401 - registers the SnapStart hooks Lambda runs
 from api.main import app
 from moderation.log import logger
 

@@ -1,5 +1,6 @@
 """The served model, loaded once per container from the S3 registry and kept current."""
 
+import math
 import threading
 import time
 
@@ -30,6 +31,7 @@ class ModelHolder:
         self._failed_at = 0.0
         self._checked_at = 0.0
         self._refused: str | None = None
+        self._recheck = False
         self._lock = threading.Lock()
 
     @property
@@ -51,9 +53,15 @@ class ModelHolder:
             raise ModelUnavailable(self._error or "model not loaded")
         return self._scorer
 
+    def check_on_next_request(self) -> None:
+        """Re-read the alias on the next ``get``, even where periodic re-reads are off, and
+        retry a failed load at once: after a SnapStart restore, the snapshot's model may no
+        longer be the promoted one."""
+        self._recheck, self._failed_at = True, -math.inf
+
     def _refresh_due(self) -> bool:
         every = self.settings.model_refresh_seconds
-        return bool(every) and time.monotonic() - self._checked_at >= every
+        return self._recheck or (bool(every) and time.monotonic() - self._checked_at >= every)
 
     def _download(self, entry: RegistryEntry) -> Scorer:
         folder = self.registry.download(entry, self.settings.model_cache_dir)
@@ -75,7 +83,7 @@ class ModelHolder:
             logger.error(self._error)
 
     def _refresh(self) -> None:
-        self._checked_at = time.monotonic()
+        self._checked_at, self._recheck = time.monotonic(), False
         current = self._scorer.version if self._scorer else None
         try:
             entry = self.registry.resolve(self.target)

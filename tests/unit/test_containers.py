@@ -1,5 +1,6 @@
 """What can be checked of the containers without a Docker engine: each Dockerfile installs
-its own requirements file only, runs as a non-root user with a healthcheck, its entrypoint
+its own requirements file only (and has copied in every file that one includes before pip
+reads it), runs as a non-root user with a healthcheck, its entrypoint
 exists and every module it imports is installed by that file, and its port agrees with the
 local/Procfile, docker-compose.yml and template.yaml."""
 
@@ -123,6 +124,33 @@ def test_entrypoint_exists_and_its_imports_are_installed_by_the_image(app, port)
             continue
         distributions = {d.lower().replace("_", "-") for d in providers.get(module, [])}
         assert distributions & installed, f"{app} imports {module}, not in {app}.txt"
+
+
+def requirement_files(path: Path) -> list[Path]:
+    """The file and every file it includes with ``-r``, recursively."""
+    files = [path.resolve()]
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            files += requirement_files(path.parent / line[3:].strip())
+    return files
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["web/Dockerfile", "dashboard/Dockerfile", "docker/local-stack.Dockerfile"]
+)
+def test_every_requirements_file_pip_reads_is_in_the_image_by_then(dockerfile):
+    # each COPY here puts a repository path at the same path under the build's WORKDIR
+    copied: list[Path] = []
+    for op, arg in instructions(REPO / dockerfile):
+        if op == "COPY":
+            copied += [(REPO / source).resolve() for source in arg.split()[:-1]]
+        elif op == "RUN" and "pip install" in arg:
+            for name in re.findall(r"-r\s+(\S+)", arg):
+                for needed in requirement_files(REPO / name):
+                    assert any(needed == c or c in needed.parents for c in copied), (
+                        f"{dockerfile}: `{arg}` reads {needed.relative_to(REPO)} before a COPY"
+                    )
 
 
 @pytest.mark.parametrize(("app", "port"), APPS)

@@ -162,6 +162,16 @@ def test_api_deploys_as_a_canary_that_its_alarms_roll_back():
     assert alarms == {"ApiErrorsAlarm", "ApiLatencyAlarm"}
 
 
+def test_api_versions_start_from_a_snapstart_snapshot():
+    # SnapStart applies to published versions (the alias serves them) and excludes
+    # provisioned concurrency and ephemeral storage over 512 MB
+    props = TEMPLATE["Globals"]["Function"] | RESOURCES["ApiFunction"]["Properties"]
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["AutoPublishAlias"] and "ProvisionedConcurrencyConfig" not in props
+    assert props.get("EphemeralStorage", {"Size": 512})["Size"] <= 512
+    assert int(props["Runtime"].removeprefix("python3.")) >= 12
+
+
 def test_alarms_cover_errors_throttles_dead_letters_and_p99_latency():
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched = {(a["Namespace"], a["MetricName"], str(a["Dimensions"][0]["Value"])) for a in alarms}

@@ -1,0 +1,42 @@
+"""Lambda SnapStart (``SnapStart: ApplyOn: PublishedVersions`` on the API function in
+template.yaml): when a version is published, Lambda runs this code's init once, snapshots the
+process, and starts each new execution environment from that snapshot, without importing the
+framework or fetching the model again.
+
+Before the snapshot, the served model is fetched, verified, loaded and run once, so a
+restored environment answers its first request without the bundle's download and load.
+After each restore, two things a snapshot shares must become the environment's own:
+
+- the model: the snapshot may be hours old, so the alias is read again on the next request
+  and a model promoted since is loaded then (``ModelHolder.check_on_next_request``);
+- ``random``'s state, which would give every environment restored from one snapshot the
+  same retry jitter (``uuid4`` reads the OS's randomness and needs nothing).
+
+boto3's pooled connections from before the snapshot are stale after a restore; urllib3
+finds them closed and reconnects. Credentials come from Lambda's container credentials
+endpoint under SnapStart, which the SDK refreshes on its own.
+"""
+
+import random
+
+from snapshot_restore_py import register_after_restore, register_before_snapshot
+
+from api.deps import get_service
+from moderation.errors import ModelUnavailable
+from moderation.log import logger
+
+
+@register_before_snapshot
+def load_model_into_snapshot() -> None:
+    """Load and run the served model; without one, the snapshot is taken anyway and the
+    first request loads it, as without SnapStart."""
+    try:
+        get_service().model.get().score("SnapStart warm-up comment")
+    except ModelUnavailable as exc:
+        logger.warning("snapshot taken without a model: %s", exc)
+
+
+@register_after_restore
+def make_restored_state_own() -> None:
+    get_service().model.check_on_next_request()
+    random.seed()
