@@ -7,9 +7,9 @@ from api import snapstart  # noqa: F401 - registers the SnapStart hooks Lambda r
 from api.main import app
 from moderation.log import logger
 
-_asgi = Mangum(app, lifespan="off")
+asgi = Mangum(app, lifespan="off")
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: LambdaContext) -> dict:
-    return _asgi(event, context)
+    return asgi(event, context)
