@@ -118,27 +118,22 @@ def main() -> None:
             "PYTHONPATH": f"{package}{os.pathsep}{REPO}",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        cold = [
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-S", "-c", COLD_START, str(event_path)],
-                    capture_output=True, text=True, check=True,
-                    env={**cold_env, "MODEL_CACHE_DIR": str(scratch / f"cold-{i}")},
-                ).stdout.strip().splitlines()[-1]
-            )
-            for i in range(3)
-        ]  # fmt: skip
 
-        restored = [
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-S", "-c", SNAPSTART, str(event_path)],
-                    capture_output=True, text=True, check=True,
-                    env={**cold_env, "MODEL_CACHE_DIR": str(scratch / f"snap-{i}")},
-                ).stdout.strip().splitlines()[-1]
-            )
-            for i in range(3)
-        ]  # fmt: skip
+        def fresh_processes(script: str, cache: str) -> list[dict]:
+            """``script``'s JSON line from three fresh processes, each with its own cache."""
+            return [
+                json.loads(
+                    subprocess.run(
+                        [sys.executable, "-S", "-c", script, str(event_path)],
+                        capture_output=True, text=True, check=True,
+                        env={**cold_env, "MODEL_CACHE_DIR": str(scratch / f"{cache}-{i}")},
+                    ).stdout.strip().splitlines()[-1]
+                )
+                for i in range(3)
+            ]  # fmt: skip
+
+        cold = fresh_processes(COLD_START, "cold")
+        restored = fresh_processes(SNAPSTART, "snap")
         assert all(r["status"] == 200 for r in restored), restored
 
         from api.deps import get_service
