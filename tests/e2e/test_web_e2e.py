@@ -15,8 +15,26 @@ pytestmark = pytest.mark.slow
 INSULT = "shut up, you stupid idiot, nobody wants your edits"
 
 
+def settled(page: Page) -> None:
+    """Wait for the app's script run to end (Streamlit marks it on the app's root)."""
+    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "running")
+
+
+def type_into(page: Page, name: str, value: str, commit: str | None = None) -> None:
+    """Type into a text box once no script run is in flight (a run that ends after the typing
+    redraws the box and drops what was typed), then, when `commit` is given, press it and wait
+    for the run it starts to end with the value still there."""
+    settled(page)
+    box = page.get_by_role("textbox", name=name, exact=True)
+    box.fill(value)
+    if commit:
+        box.press(commit)
+        settled(page)
+    expect(box).to_have_value(value)
+
+
 def check(page: Page, text: str) -> None:
-    page.get_by_role("textbox", name="Comment", exact=True).fill(text)
+    type_into(page, "Comment", text)
     page.get_by_role("button", name="Check", exact=True).click()
     expect(page.get_by_text("Decision:")).to_be_visible()
 
@@ -40,7 +58,7 @@ def test_check_a_comment_and_submit_a_correction(local_stack, page, screenshots)
     true_labels.press_sequentially("insult")
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
-    page.get_by_role("textbox", name="Note (optional)").fill("only an insult")
+    type_into(page, "Note (optional)", "only an insult")
     page.get_by_role("button", name="Submit feedback").click()
     # THEN the page says so and the feedback is in the log, against that prediction
     expect(page.get_by_text("Feedback recorded")).to_be_visible()
@@ -79,8 +97,7 @@ def open_queue_as(page: Page, web_url: str, moderator: str) -> None:
     page.get_by_role("link", name="Review queue").click()
     expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
     # the name is taken once the page has run again with it: the warning is gone
-    page.get_by_role("textbox", name="Moderator name").fill(moderator)
-    page.get_by_role("textbox", name="Moderator name").press("Enter")
+    type_into(page, "Moderator name", moderator, commit="Enter")
     expect(page.get_by_text("Enter your name in the sidebar")).to_have_count(0)
 
 
@@ -103,11 +120,6 @@ def expect_current(page: Page, request_id: str) -> None:
     page.wait_for_function(
         CURRENT_ITEM_SETTLED, arg=[request_id, "Claimed: held by you until"], timeout=30_000
     )
-
-
-def settled(page: Page) -> None:
-    """Wait for the app's script run to end (Streamlit marks it on the app's root)."""
-    expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "running")
 
 
 def test_work_one_review_item(local_stack, page, screenshots):
@@ -214,13 +226,10 @@ def test_edit_a_policy_see_its_forecast_and_save_it(local_stack, page, screensho
     # (other tests' policies may be listed first: pick "New policy…")
     page.get_by_role("combobox", name="Policy").click()
     page.get_by_role("option", name="New policy…").click()
-    page.get_by_role("textbox", name="New policy id").fill("kids-forum")
-    page.get_by_role("textbox", name="New policy id").press("Enter")
+    type_into(page, "New policy id", "kids-forum", commit="Enter")
     forecast = page.get_by_role("button", name="Forecast this change")
     expect(forecast).to_be_enabled()
-    block_terms = page.get_by_role("textbox", name="Block terms (one a line: always blocked)")
-    block_terms.fill("durian")
-    block_terms.press("Tab")
+    type_into(page, "Block terms (one a line: always blocked)", "durian", commit="Tab")
     forecast.click()
     # THEN the forecast beside it shows both moving to block, before anything is saved
     expect(page.get_by_text(re.compile(r"Decisions that change: allow->block: 2"))).to_be_visible()
