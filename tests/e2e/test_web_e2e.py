@@ -53,6 +53,7 @@ def test_check_a_comment_and_submit_a_correction(local_stack, page, screenshots)
 
     # WHEN the moderator says it is wrong: the true label is insult only, with a note
     page.get_by_text("Incorrect", exact=True).click()
+    settled(page)
     true_labels = page.get_by_role("combobox", name="The true labels")
     true_labels.click()
     true_labels.press_sequentially("insult")
