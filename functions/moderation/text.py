@@ -16,8 +16,11 @@ _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 
-#: Word tokens as scikit-learn's default ``token_pattern``; training and the scorer share it.
-WORD_PATTERN = r"(?u)\b\w\w+\b"
+#: Word tokens, the same as scikit-learn's default ``token_pattern`` (``(?u)\b\w\w+\b``):
+#: a greedy run of word characters always starts and ends at a word boundary, so the
+#: boundary checks add nothing but a quarter of the time on long comments. Training and the
+#: scorer share it.
+WORD_PATTERN = r"\w\w+"
 WORD_RE = re.compile(WORD_PATTERN)
 
 # Lower-case Cyrillic and Greek letters that look like a Latin letter, and that letter.

@@ -99,15 +99,9 @@ def build_key_table(keys: np.ndarray, load: float = 0.35) -> tuple[np.ndarray, n
 
 def lookup_keys(
     keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray, bits: int
-) -> np.ndarray:
-    """Positions of the ``keys`` found in the table (misses dropped), vectorised probing."""
-    return lookup_keys_indexed(keys, table_keys, table_values, bits)[1]
-
-
-def lookup_keys_indexed(
-    keys: np.ndarray, table_keys: np.ndarray, table_values: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(which of ``keys`` were found, their positions in the vocabulary)."""
+    """The ``keys`` found in the table, by vectorised probing: (which of ``keys`` were
+    found, their positions in the vocabulary)."""
     mask = (1 << bits) - 1
     slots = (keys >> np.uint64(64 - bits)).astype(np.int64)
     found_keys = table_keys[slots]

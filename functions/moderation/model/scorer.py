@@ -13,7 +13,6 @@ from moderation.model.features import (
     char_ngram_keys,
     char_ngram_keys_many,
     lookup_keys,
-    lookup_keys_indexed,
     word_vector_features,
 )
 from moderation.text import WORD_RE, normalize_text, token_ngrams
@@ -99,14 +98,16 @@ class Scorer:
     def version(self) -> str | None:
         return self.metadata.version
 
-    def _block(self, ids: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sublinear TF-IDF, l2-normalised, for one vectorizer's feature ids."""
+    def _block(
+        self, ids: np.ndarray, counts: np.ndarray, offset: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sublinear TF-IDF, l2-normalised, for one vectorizer's distinct feature ids and
+        how often each occurs."""
         if ids.size == 0:
             return ids.astype(np.int64), np.empty(0)
-        unique, counts = np.unique(ids, return_counts=True)
-        unique = unique.astype(np.int64) + offset
-        values = (np.log(counts) + 1.0) * self._idf[unique]
-        return unique, values / math.sqrt(float(values @ values))
+        ids = ids.astype(np.int64) + offset
+        values = (np.log(counts) + 1.0) * self._idf[ids]
+        return ids, values / math.sqrt(float(values @ values))
 
     def _word_ids(self, tokens: list[str]) -> list[int]:
         """Vocabulary positions of the comment's word n-grams (unknown ones dropped)."""
@@ -119,10 +120,15 @@ class Scorer:
         """Feature ids and TF-IDF values of a normalised comment (``tokens``: its words by
         ``WORD_RE``, when the caller has them)."""
         word_ids = self._word_ids(WORD_RE.findall(normalized) if tokens is None else tokens)
-        keys = char_ngram_keys(normalized, self._char_min, self._char_max)
-        char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
-        w_idx, w_val = self._block(np.asarray(word_ids, dtype=np.int64), 0)
-        c_idx, c_val = self._block(char_ids, self._n_word)
+        w_ids, w_counts = np.unique(np.asarray(word_ids, dtype=np.int64), return_counts=True)
+        w_idx, w_val = self._block(w_ids, w_counts, 0)
+        # distinct keys first: a long comment repeats most of its short n-grams, so the
+        # table is probed about a third as often, and the counts come with them
+        keys, counts = np.unique(
+            char_ngram_keys(normalized, self._char_min, self._char_max), return_counts=True
+        )
+        found, char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
+        c_idx, c_val = self._block(char_ids, counts[found], self._n_word)
         return np.concatenate((w_idx, c_idx)), np.concatenate((w_val, c_val))
 
     def score_normalized(self, normalized: str) -> np.ndarray:
@@ -155,9 +161,7 @@ class Scorer:
             word_ids += ids
             word_docs += [doc] * len(ids)
         keys, key_docs = char_ngram_keys_many(normalized, self._char_min, self._char_max)
-        found, char_ids = lookup_keys_indexed(
-            keys, self._table_keys, self._table_values, self._bits
-        )
+        found, char_ids = lookup_keys(keys, self._table_keys, self._table_values, self._bits)
         blocks = (
             self._block_many(np.asarray(word_docs), np.asarray(word_ids), 0, n_docs),
             self._block_many(key_docs[found], char_ids, self._n_word, n_docs),
