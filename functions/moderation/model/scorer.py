@@ -1,4 +1,6 @@
-"""The lean scorer: the trained model evaluated with numpy alone (no scikit-learn)."""
+"""The lean scorer: the trained model evaluated with numpy alone (no scikit-learn).
+
+Gathers use ``np.take`` rather than indexing with an array, as ``features`` explains."""
 
 import math
 from functools import cached_property
@@ -106,7 +108,7 @@ class Scorer:
         if ids.size == 0:
             return ids.astype(np.int64), np.empty(0)
         ids = ids.astype(np.int64) + offset
-        values = (np.log(counts) + 1.0) * self._idf[ids]
+        values = (np.log(counts) + 1.0) * np.take(self._idf, ids)
         return ids, values / math.sqrt(float(values @ values))
 
     def _word_ids(self, tokens: list[str]) -> list[int]:
@@ -135,7 +137,7 @@ class Scorer:
         """Probabilities of the six labels for an already normalised comment."""
         tokens = WORD_RE.findall(normalized)
         idx, values = self.features(normalized, tokens)
-        logits = values @ self._coef[idx] + self._intercept
+        logits = values @ np.take(self._coef, idx, axis=0) + self._intercept
         if self._vectors is not None:
             logits += self._vectors.logits(self._vectors.features(tokens))
         return 1.0 / (1.0 + np.exp(-logits))
@@ -169,7 +171,7 @@ class Scorer:
         docs = np.concatenate([b[0] for b in blocks])
         features = np.concatenate([b[1] for b in blocks])
         values = np.concatenate([b[2] for b in blocks])
-        weights = self._coef[features]
+        weights = np.take(self._coef, features, axis=0)
         logits = np.column_stack(
             [
                 np.bincount(docs, values * weights[:, j], minlength=n_docs)
@@ -192,7 +194,7 @@ class Scorer:
         width = np.int64(self._idf.size)
         pairs, counts = np.unique(docs.astype(np.int64) * width + ids, return_counts=True)
         docs, features = pairs // width, pairs % width + offset
-        values = (np.log(counts) + 1.0) * self._idf[features]
+        values = (np.log(counts) + 1.0) * np.take(self._idf, features)
         norms = np.sqrt(np.bincount(docs, values * values, minlength=n_docs))
         return docs, features, values / norms[docs]
 
